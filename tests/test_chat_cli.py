@@ -1,0 +1,104 @@
+"""``python -m playground chat`` end to end on the real embedded model."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from .conftest import REPO
+
+
+def _chat(*args: str, input: str | None = None, timeout: int = 120):
+    return subprocess.run(
+        [sys.executable, "-m", "playground", "chat", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        input=input,
+        timeout=timeout,
+    )
+
+
+def test_json_output_contract():
+    r = _chat("--persona", "assistant", "--json", "--max-tokens", "24", "--temperature", "0", "Hello")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert len(lines) == 1, "exactly one JSON object on stdout"
+    out = json.loads(lines[0])
+    assert out["persona"] == "assistant"
+    assert out["model"] == "smollm2-135m"
+    assert out["reply"].strip()
+    assert "".join(out["tokens"]) == out["reply"]
+    assert 0 < len(out["tokens"]) <= 24
+    assert out["steering"] == {} and out["probes"] == {}
+    assert out["guard"] == {"events": [], "blocked": False}
+
+
+def test_same_seed_and_temperature_zero_is_reproducible():
+    args = (
+        "--persona",
+        "pirate",
+        "--json",
+        "--max-tokens",
+        "30",
+        "--temperature",
+        "0",
+        "--seed",
+        "7",
+        "Tell me a joke",
+    )
+    a, b = _chat(*args), _chat(*args)
+    assert a.returncode == 0 and b.returncode == 0
+    assert json.loads(a.stdout)["reply"] == json.loads(b.stdout)["reply"]
+
+
+def test_sampling_with_a_seed_is_reproducible(playground):
+    a = playground.chat("pirate", "Tell me about your ship", temperature=1.0, seed=123, max_tokens=30)
+    b = playground.chat("pirate", "Tell me about your ship", temperature=1.0, seed=123, max_tokens=30)
+    assert a.reply == b.reply
+
+
+def test_persona_by_path(tmp_path):
+    f = tmp_path / "robot_butler.yaml"
+    f.write_text(
+        "name: Jeeves-9000\ndescription: A robot butler.\nsystem_prompt: You are a very formal robot butler.\n"
+    )
+    r = _chat("--persona", str(f), "--json", "--max-tokens", "8", "Good morning")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["persona"] == "robot_butler"
+
+
+@pytest.mark.parametrize(
+    ("args", "expect"),
+    [
+        (("--persona", "pirat", "--json", "hi"), "did you mean 'pirate'"),
+        (("--json",), "--json needs a MESSAGE"),
+        (("--temperature", "9", "--json", "hi"), "--temperature must be between 0 and 2"),
+        (("--model", "/nowhere/model.gguf", "--json", "hi"), "not found"),
+    ],
+)
+def test_bad_arguments_are_clear_errors(args, expect):
+    r = _chat(*args)
+    assert r.returncode == 2
+    assert expect in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_invalid_persona_file_reports_location(tmp_path):
+    f = tmp_path / "bad.yaml"
+    f.write_text("name: X\ndescription: d\nsystem_promt: s\n")
+    r = _chat("--persona", str(f), "--json", "hi")
+    assert r.returncode == 1
+    assert "bad.yaml:3:1: unknown field 'system_promt'; did you mean 'system_prompt'?" in r.stderr
+
+
+def test_interactive_chat_streams_and_handles_commands():
+    r = _chat("--persona", "pirate", "--max-tokens", "12", input="Hello there\n/undo\n/persona bard\n/quit\n")
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert "Captain Rook" in out and "Ahoy" in out or "Arr" in out
+    assert "[last turn removed]" in out
+    assert "[now talking to" in out
