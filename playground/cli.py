@@ -33,8 +33,28 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--max-tokens", type=int, default=None)
     chat.add_argument("--temperature", type=float, default=None)
     chat.add_argument("--seed", type=int, default=None)
+    chat.add_argument(
+        "--steer",
+        action="append",
+        default=[],
+        metavar="TRAIT=STRENGTH",
+        help="steer a trait for this reply (repeatable); strength -2..2: 0 off, 1 strong but coherent, <0 suppresses",
+    )
     chat.add_argument("--json", action="store_true", help="answer MESSAGE once and print one JSON object")
     chat.add_argument("message", nargs="?", help="the message (required with --json)")
+
+    score = sub.add_parser("score", help="probe readouts over a given reply (teacher-forced, unsteered)")
+    score.add_argument("--persona", default=DEFAULT_PERSONA)
+    _add_model_args(score)
+    score.add_argument("--reply", required=True, help="the assistant reply to score")
+    score.add_argument("--json", action="store_true", help="print one JSON object (the default output)")
+    score.add_argument("message", help="the user message the reply answers")
+
+    ext = sub.add_parser("extract", help="extract a trait vector (and its calibration) for a model")
+    ext.add_argument("--trait", required=True, action="append", help="trait name or path to a trait YAML (repeatable)")
+    _add_model_args(ext)
+    ext.add_argument("--max-tokens", type=int, default=40, help="reply length used for extraction")
+    ext.add_argument("--ship", action="store_true", help="write into models/<model>/vectors (maintainers)")
 
     val = sub.add_parser("validate", help="check persona / role-model / trait / policy YAML files")
     val.add_argument("files", nargs="+")
@@ -63,11 +83,25 @@ def _sampling_options(args: argparse.Namespace) -> dict:
     return {"max_tokens": args.max_tokens, "temperature": args.temperature, "seed": args.seed}
 
 
+def parse_steer_args(items: Sequence[str]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for item in items:
+        trait, sep, value = item.partition("=")
+        if not sep or not trait.strip():
+            raise PlaygroundError(f"--steer {item!r}: expected TRAIT=STRENGTH, e.g. --steer humorous=0.8")
+        try:
+            out[trait.strip()] = float(value)
+        except ValueError:
+            raise PlaygroundError(f"--steer {item!r}: strength '{value}' is not a number") from None
+    return out
+
+
 def _chat(args: argparse.Namespace) -> int:
     from .session import Playground
 
     pg = Playground(args.model, backend=args.backend)
     options = _sampling_options(args)
+    options["steering"] = parse_steer_args(args.steer) or None
     if args.json:
         if not args.message:
             raise PlaygroundError('--json needs a MESSAGE argument, e.g. chat --json "Hello"')
@@ -130,6 +164,30 @@ def _interactive(pg, persona: str, options: dict, first: str | None = None) -> i
             print("\n[stopped]")
 
 
+def _score(args: argparse.Namespace) -> int:
+    from .session import Playground
+
+    pg = Playground(args.model, backend=args.backend)
+    print(json.dumps(pg.score(args.persona, args.message, args.reply).to_dict(), ensure_ascii=False))
+    return 0
+
+
+def _extract(args: argparse.Namespace) -> int:
+    from .backends import load_backend
+    from .extraction import extract_trait
+    from .traits import load_trait
+    from .vector_store import VectorStore
+
+    traits = [load_trait(t) for t in args.trait]
+    backend = load_backend(args.model, args.backend)
+    store = VectorStore(backend.model_id)
+    for trait in traits:
+        vec = extract_trait(backend, trait, max_tokens=args.max_tokens, log=lambda m: print(m, file=sys.stderr))
+        path = store.save(vec, shipped=args.ship)
+        print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -137,6 +195,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _validate(args.files)
         if args.command == "chat":
             return _chat(args)
+        if args.command == "score":
+            return _score(args)
+        if args.command == "extract":
+            return _extract(args)
     except ValidationError as exc:
         for issue in exc.issues:
             print(issue, file=sys.stderr)

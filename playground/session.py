@@ -10,9 +10,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .backends import Backend, load_backend
+from .backends.base import Steering
 from .conversation import Turn, plan_prompt
 from .errors import PlaygroundError
 from .personas import Catalog, Persona, compose_system_prompt, render_placeholders
+from .probes import ProbeSet, build_steering, summarize
+from .vector_store import VectorStore
 
 
 @dataclass
@@ -53,6 +56,15 @@ class StreamEvent:
     text: str = ""
     index: int = -1
     result: ChatResult | None = None
+    readout: dict[str, float] | None = None
+
+
+def _probe_summary(readouts: list[dict[str, float]]) -> dict[str, dict[str, Any]]:
+    if not readouts:
+        return {}
+    traits = list(readouts[0])
+    per_token = {t: [r[t] for r in readouts] for t in traits}
+    return summarize(per_token, readouts[0])
 
 
 class Playground:
@@ -72,6 +84,8 @@ class Playground:
         self.catalog = catalog or Catalog()
         self.n_ctx = n_ctx
         self._backend = loaded_backend
+        self._vectors: VectorStore | None = None
+        self._probes: ProbeSet | None = None
         self._load_lock = threading.Lock()
         self.generation_lock = threading.Lock()
 
@@ -82,6 +96,46 @@ class Playground:
                 if self._backend is None:
                     self._backend = load_backend(self.model_spec, self.backend_choice, n_ctx=self.n_ctx)
         return self._backend
+
+    @property
+    def vectors(self) -> VectorStore:
+        if self._vectors is None or self._vectors.model_id != self.backend.model_id:
+            self._vectors = VectorStore(self.backend.model_id)
+        return self._vectors
+
+    @property
+    def probes(self) -> ProbeSet:
+        if self._probes is None:
+            self._probes = ProbeSet(self.vectors.all())
+        return self._probes
+
+    def steering_for(self, strengths: dict[str, float], source: str = "--steer") -> Steering:
+        if not any(strengths.values()):
+            return Steering()
+        return build_steering(strengths, self.vectors.all(), source)
+
+    def score(self, persona: str | Persona, message: str, reply: str) -> ChatResult:
+        """Probe readouts over a given reply, teacher-forced and unsteered (for scoring transcripts)."""
+        session = self.session(persona)
+        backend = self.backend
+        with self.generation_lock:
+            plan = plan_prompt(backend, session.persona, session.system_prompt, [], message, 1)
+            reply_tokens = backend.tokenize(reply)
+            if not reply_tokens:
+                raise PlaygroundError("the reply to score is empty")
+            probes = self.probes
+            rows = backend.hidden_states(plan.tokens + reply_tokens, probes.layers) if probes else {}
+        start = len(plan.tokens) - 1
+        scored = probes.score_rows({l: r[start : start + len(reply_tokens)] for l, r in rows.items()})
+        result = ChatResult(
+            persona=session.persona.id,
+            model=backend.model_id,
+            reply=reply,
+            tokens=[backend.token_bytes(t).decode("utf-8", errors="replace") for t in reply_tokens],
+            probes=summarize(scored, {t: v[0] for t, v in scored.items()}),
+            prompt_tokens=len(plan.tokens),
+        )
+        return result
 
     def system_prompt_for(self, persona: Persona) -> str:
         roles = [self.catalog.role_model(r) for r in persona.role_models]
@@ -134,23 +188,25 @@ class ChatSession:
         pg = self.playground
         backend = pg.backend
         steer = {**self.persona.steering, **(steering or {})}
-        steer = {k: v for k, v in steer.items() if v != 0}
-        if steer:
-            raise PlaygroundError(
-                f"steering ({', '.join(steer)}) needs trait vectors for '{backend.model_id}'; none are installed"
-            )
+        steer = {k: float(v) for k, v in steer.items() if v != 0}
+        source = f"persona '{self.persona.id}' steering" if not steering else "steering"
+        steer_vectors = pg.steering_for(steer, source)
+        probes = pg.probes
         started = time.perf_counter()
         with pg.generation_lock:
             plan = plan_prompt(backend, self.persona, self.system_prompt, self.history, message, sampling.max_tokens)
             decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
             pieces: list[str] = []
+            readouts: list[dict[str, float]] = []
             first_token_s = None
-            for step in backend.stream(plan.tokens, sampling):
+            for step in backend.stream(plan.tokens, sampling, steering=steer_vectors, capture=probes.layers):
+                if step.hidden is not None:
+                    readouts.append(probes.score_one(step.hidden))
                 text = decoder.decode(backend.token_bytes(step.token))
                 if first_token_s is None:
                     first_token_s = time.perf_counter() - started
                 pieces.append(text)
-                yield StreamEvent("token", text, len(pieces) - 1)
+                yield StreamEvent("token", text, len(pieces) - 1, readout=readouts[-1] if readouts else None)
             tail = decoder.decode(b"", final=True)
             if tail and pieces:
                 pieces[-1] += tail
@@ -163,6 +219,8 @@ class ChatSession:
             model=backend.model_id,
             reply=reply,
             tokens=pieces,
+            steering=steer,
+            probes=_probe_summary(readouts),
             notices=plan.notices,
             prompt_tokens=len(plan.tokens),
             timing={

@@ -33,7 +33,9 @@ def test_json_output_contract():
     assert out["reply"].strip()
     assert "".join(out["tokens"]) == out["reply"]
     assert 0 < len(out["tokens"]) <= 24
-    assert out["steering"] == {} and out["probes"] == {}
+    assert out["steering"] == {}
+    assert set(out["probes"]) >= {"evil", "humorous"}
+    assert len(out["probes"]["evil"]["per_token"]) == len(out["tokens"])
     assert out["guard"] == {"events": [], "blocked": False}
 
 

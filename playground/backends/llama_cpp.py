@@ -1,21 +1,29 @@
-"""llama.cpp backend through llama-cpp-python (the fast default)."""
+"""llama.cpp backend through llama-cpp-python (the fast default).
+
+Steering uses llama.cpp's control-vector adapter (``llama_apply_adapter_cvec``); activations are read
+through the scheduler's eval callback (``cb_eval``), which sees every graph node: we ask only for the
+``l_out-<il>`` nodes of the layers a caller wants and copy just the rows we need.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import random
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import llama_cpp
+import llama_cpp._internals as internals
 import numpy as np
 
 from ..chat_template import ChatTemplate
 from ..errors import ModelError
 from ..model_source import ModelSource
 from ..personas import Sampling
-from .base import Step
+from .base import Steering, Step
 
 
 @llama_cpp.llama_log_callback
@@ -26,6 +34,56 @@ def _quiet_log(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
 
 
 llama_cpp.llama_log_set(_quiet_log, ctypes.c_void_p(0))
+
+
+def _ggml_base() -> ctypes.CDLL:
+    lib = ctypes.CDLL(str(Path(llama_cpp.__file__).parent / "lib" / "libggml-base.so"))
+    lib.ggml_get_name.argtypes = [ctypes.c_void_p]
+    lib.ggml_get_name.restype = ctypes.c_char_p
+    lib.ggml_nelements.argtypes = [ctypes.c_void_p]
+    lib.ggml_nelements.restype = ctypes.c_int64
+    lib.ggml_nbytes.argtypes = [ctypes.c_void_p]
+    lib.ggml_nbytes.restype = ctypes.c_size_t
+    lib.ggml_backend_tensor_get.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t]
+    lib.ggml_backend_tensor_get.restype = None
+    return lib
+
+
+_GGML = _ggml_base()
+
+
+class _Capture:
+    """State shared with the eval callback: which layers to copy and where the rows go."""
+
+    def __init__(self, d_model: int):
+        self.d_model = d_model
+        self.names: dict[bytes, int] = {}  # b"l_out-12" -> 12
+        self.all_rows = False  # False: keep only the last row of each batch (the position that predicts)
+        self.last: dict[int, np.ndarray] = {}
+        self.rows: dict[int, list[np.ndarray]] = {}
+
+    def want(self, layers: Sequence[int], all_rows: bool) -> None:
+        self.names = {f"l_out-{int(l)}".encode(): int(l) for l in layers}
+        self.all_rows = all_rows
+        self.last = {}
+        self.rows = {int(l): [] for l in layers}
+
+    def callback(self, tensor: int, ask: bool, _user: int) -> bool:
+        if not self.names:
+            return False
+        layer = self.names.get(_GGML.ggml_get_name(tensor))
+        if layer is None:
+            return False
+        if ask:
+            return True
+        n = _GGML.ggml_nelements(tensor)
+        buf = np.empty(n, dtype=np.float32)
+        _GGML.ggml_backend_tensor_get(tensor, buf.ctypes.data, 0, buf.nbytes)
+        rows = buf.reshape(-1, self.d_model)
+        self.last[layer] = rows[-1].copy()
+        if self.all_rows:
+            self.rows[layer].append(rows)
+        return True
 
 
 class LlamaCppBackend:
@@ -61,12 +119,27 @@ class LlamaCppBackend:
             bos_token=self._piece(self.llm.token_bos()),
             eos_token=self._piece(self.llm.token_eos()),
         )
+        self._install_eval_callback()
+        self._cvec_fingerprint = Steering().fingerprint()
+
+    # -- set-up --------------------------------------------------------------------------------
+    def _install_eval_callback(self) -> None:
+        """Rebuild the context with cb_eval set (llama.cpp reads it only at context creation)."""
+        self._capture = _Capture(self.d_model)
+        self._cb = llama_cpp.ggml_backend_sched_eval_callback(self._capture.callback)
+        params = self.llm.context_params
+        params.cb_eval = self._cb
+        params.cb_eval_user_data = None
+        self.llm._ctx.close()
+        self.llm._ctx = internals.LlamaContext(model=self.llm._model, params=params, verbose=False)
+        self.llm.reset()
 
     def _piece(self, token: int) -> str:
         if token < 0:
             return ""
         return self.llm.detokenize([token], special=True).decode("utf-8", errors="replace")
 
+    # -- protocol ------------------------------------------------------------------------------
     def tokenize(self, text: str) -> list[int]:
         return self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
 
@@ -76,9 +149,54 @@ class LlamaCppBackend:
     def is_end(self, token: int) -> bool:
         return bool(llama_cpp.llama_token_is_eog(self._vocab, token))
 
-    def stream(self, prompt: list[int], sampling: Sampling) -> Iterator[Step]:
+    def _apply_steering(self, steering: Steering | None) -> None:
+        """Load (or clear) the control vector; a change invalidates the KV cache."""
+        steering = steering or Steering()
+        fingerprint = steering.fingerprint()
+        if fingerprint == self._cvec_fingerprint:
+            return
+        ctx = self.llm._ctx.ctx
+        layers = [l for l, v in steering.additions.items() if np.any(v)]
+        if not layers:
+            llama_cpp.llama_apply_adapter_cvec(ctx, None, 0, self.d_model, 0, 0)
+        else:
+            if min(layers) < 1 or max(layers) >= self.n_layers:
+                raise ModelError(f"llama.cpp can steer layers 1..{self.n_layers - 1}, got {sorted(layers)}")
+            buf = np.zeros((self.n_layers, self.d_model), dtype=np.float32)  # row i is layer i + 1
+            for layer in layers:
+                buf[layer - 1] = np.asarray(steering.additions[layer], dtype=np.float32)
+            ptr = buf.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
+            rc = llama_cpp.llama_apply_adapter_cvec(ctx, ptr, buf.size, self.d_model, min(layers), max(layers))
+            if rc != 0:
+                raise ModelError(f"llama.cpp refused the control vector (code {rc})")
+        self._cvec_fingerprint = fingerprint
+        self.llm.reset()  # cached keys/values were computed under the old steering
+
+    @contextlib.contextmanager
+    def _capturing(self, layers: Sequence[int], all_rows: bool) -> Iterator[_Capture]:
+        bad = [l for l in layers if not 0 <= l < self.n_layers - 1]
+        if bad:
+            raise ModelError(f"can read layers 0..{self.n_layers - 2} on this backend, got {bad}")
+        self._capture.want(layers, all_rows)
+        try:
+            yield self._capture
+        finally:
+            self._capture.want((), False)
+
+    def stream(
+        self,
+        prompt: list[int],
+        sampling: Sampling,
+        *,
+        steering: Steering | None = None,
+        capture: Sequence[int] = (),
+    ) -> Iterator[Step]:
         if not prompt:
             raise ModelError("empty prompt")
+        self._apply_steering(steering)
+        # Evaluate the prompt from scratch: llama.cpp's numerics depend on how positions were batched, so
+        # reusing a cached prefix could make the same request give a different greedy reply.
+        self.llm.reset()
         self.llm.set_seed(sampling.seed if sampling.seed is not None else random.getrandbits(31))
         prompt_len = len(prompt)
         end_ids = self._end_ids
@@ -89,23 +207,41 @@ class LlamaCppBackend:
                 logits[end_ids] = -np.inf
             return logits
 
-        generator = self.llm.generate(
-            prompt,
-            temp=sampling.temperature,
-            top_p=sampling.top_p,
-            top_k=sampling.top_k,
-            min_p=0.0,
-            repeat_penalty=sampling.repeat_penalty,
-            logits_processor=llama_cpp.LogitsProcessorList([no_empty_reply]),
-        )
-        produced = 0
-        try:
-            for token in generator:
-                if self.is_end(token):
-                    return
-                yield Step(token)
-                produced += 1
-                if produced >= sampling.max_tokens:
-                    return
-        finally:
-            generator.close()
+        layers = list(capture)
+        with self._capturing(layers, all_rows=False) as cap:
+            generator = self.llm.generate(
+                prompt,
+                temp=sampling.temperature,
+                top_p=sampling.top_p,
+                top_k=sampling.top_k,
+                min_p=0.0,
+                repeat_penalty=sampling.repeat_penalty,
+                logits_processor=llama_cpp.LogitsProcessorList([no_empty_reply]),
+            )
+            produced = 0
+            try:
+                for token in generator:
+                    if self.is_end(token):
+                        return
+                    hidden = {l: cap.last[l] for l in layers} if layers else None
+                    yield Step(token, hidden)
+                    produced += 1
+                    if produced >= sampling.max_tokens:
+                        return
+            finally:
+                generator.close()
+
+    def hidden_states(
+        self, tokens: list[int], layers: Sequence[int], *, steering: Steering | None = None
+    ) -> dict[int, np.ndarray]:
+        if not tokens:
+            raise ModelError("no tokens to read")
+        self._apply_steering(steering)
+        with self._capturing(list(layers), all_rows=True) as cap:
+            self.llm.reset()
+            self.llm.eval(tokens)
+            out = {l: np.concatenate(cap.rows[l], axis=0) for l in layers}
+        for l, rows in out.items():
+            if rows.shape[0] != len(tokens):
+                raise ModelError(f"captured {rows.shape[0]} rows for {len(tokens)} tokens at layer {l}")
+        return out

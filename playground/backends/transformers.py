@@ -1,0 +1,269 @@
+"""transformers backend (research): any HF causal LM, steering and capture through torch forward hooks.
+
+Hooks are registered around each forward pass only (never across a ``yield``), under a lock, so steering
+is scoped to one call and cannot leak into another call sharing the model.
+"""
+
+from __future__ import annotations
+
+import inspect
+import random
+import re
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..chat_template import ChatTemplate
+from ..errors import ModelError
+from ..model_source import ModelSource
+from ..personas import Sampling
+from .base import Steering, Step
+
+REPEAT_LAST_N = 64  # llama-cpp-python's default penalty window (last_n_tokens_size)
+_END_PIECES = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|end_of_text|>", "<end_of_turn>", "<|end|>", "<eos>")
+_LAYER_PATHS = (
+    "model.layers",
+    "model.language_model.layers",
+    "transformer.h",
+    "gpt_neox.layers",
+    "model.decoder.layers",
+)
+_HEX_BYTE = re.compile(r"<0x([0-9A-Fa-f]{2})>")
+
+
+def _byte_decoder() -> dict[str, int]:
+    """Inverse of GPT-2's bytes_to_unicode: the printable stand-in character of each byte."""
+    keep = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), 256))
+    chars, extra = {}, 0
+    for b in range(256):
+        if b in keep:
+            chars[chr(b)] = b
+        else:
+            chars[chr(256 + extra)] = b
+            extra += 1
+    return chars
+
+
+_BYTE_DECODER = _byte_decoder()
+
+
+def _decoder_layers(model: nn.Module, n_layers: int) -> nn.ModuleList:
+    for path in _LAYER_PATHS:
+        obj: Any = model
+        for attr in path.split("."):
+            obj = getattr(obj, attr, None)
+        if isinstance(obj, nn.ModuleList) and len(obj) == n_layers:
+            return obj
+    for module in model.modules():  # unknown architecture: the first ModuleList with one entry per block
+        if isinstance(module, nn.ModuleList) and len(module) == n_layers:
+            return module
+    raise ModelError(f"{type(model).__name__}: could not find its list of {n_layers} decoder blocks to hook")
+
+
+def _ids(value: Any) -> set[int]:
+    if value is None:
+        return set()
+    return {int(v) for v in value} if isinstance(value, (list, tuple, set)) else {int(value)}
+
+
+class TransformersBackend:
+    name = "transformers"
+
+    def __init__(self, source: ModelSource, n_ctx: int = 4096):
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.source = source
+        self.model_id = source.model_id
+        if source.kind == "gguf":
+            where, extra = str(source.path.parent), {"gguf_file": source.path.name}
+        elif source.kind == "hf":
+            where, extra = str(source.path), {}
+        else:
+            raise ModelError(f"{source.path}: unknown model kind '{source.kind}' (expected 'gguf' or 'hf')")
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(where, local_files_only=True, **extra)
+            self.model = AutoModelForCausalLM.from_pretrained(
+                where, local_files_only=True, dtype=torch.float32, **extra
+            )
+        except (OSError, ValueError, KeyError, RuntimeError, ImportError, TypeError) as exc:
+            raise ModelError(f"{source.path}: transformers could not load the model: {exc}") from exc
+        self.model.eval()
+        config = self.model.config
+        self.n_layers = int(config.num_hidden_layers)
+        self.d_model = int(config.hidden_size)
+        self.n_ctx = min(n_ctx, int(getattr(config, "max_position_embeddings", None) or n_ctx))
+        self.device = next(self.model.parameters()).device
+        self._layers = _decoder_layers(self.model, self.n_layers)
+        self._lock = threading.Lock()
+        params = inspect.signature(self.model.forward).parameters
+        self._cache_kw = "cache" if "cache" in params else "past_key_values"  # renamed in transformers 5.x
+        self._keep_kw = next((k for k in ("logits_to_keep", "num_logits_to_keep") if k in params), None)
+
+        tok = self.tokenizer
+        self.template = ChatTemplate(
+            getattr(tok, "chat_template", None), bos_token=tok.bos_token or "", eos_token=tok.eos_token or ""
+        )
+        added = getattr(tok, "added_tokens_decoder", {})
+        self._special_ids = {int(i) for i, t in added.items() if getattr(t, "special", False)}
+        self._special_ids |= set(tok.all_special_ids)
+        self._added_ids = {int(i) for i in added}
+        decoder = getattr(getattr(tok, "backend_tokenizer", None), "decoder", None)
+        self._byte_level = "ByteLevel" in repr(decoder)
+        self._bytes: dict[int, bytes] = {}
+        vocab = tok.get_vocab()
+        ends = _ids(getattr(self.model.generation_config, "eos_token_id", None)) | _ids(config.eos_token_id)
+        ends |= _ids(tok.eos_token_id) | {vocab[p] for p in _END_PIECES if p in vocab}
+        self._end_ids = sorted(ends)
+        self._end_set = frozenset(ends)
+
+    # -- tokens ---------------------------------------------------------------------------------------
+
+    def tokenize(self, text: str) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def token_bytes(self, token: int) -> bytes:
+        cached = self._bytes.get(token)
+        if cached is None:
+            cached = self._bytes[token] = self._piece_bytes(token)
+        return cached
+
+    def _piece_bytes(self, token: int) -> bytes:
+        if token in self._special_ids:
+            return b""  # like llama.cpp: control tokens have no text
+        piece = self.tokenizer.convert_ids_to_tokens(token)
+        if not isinstance(piece, str):
+            return b""
+        if token in self._added_ids:
+            return piece.encode("utf-8")
+        if self._byte_level and all(c in _BYTE_DECODER for c in piece):
+            return bytes(_BYTE_DECODER[c] for c in piece)
+        if match := _HEX_BYTE.fullmatch(piece):  # SentencePiece byte fallback
+            return bytes([int(match.group(1), 16)])
+        if not self._byte_level:
+            return piece.replace("\u2581", " ").encode("utf-8")
+        return self.tokenizer.decode([token]).encode("utf-8")
+
+    def is_end(self, token: int) -> bool:
+        return token in self._end_set
+
+    # -- hooks ----------------------------------------------------------------------------------------
+
+    def _check_layer(self, layer: int) -> int:
+        if not 0 <= layer < self.n_layers:
+            raise ModelError(f"layer {layer} out of range: this model has blocks 0..{self.n_layers - 1}")
+        return layer
+
+    @contextmanager
+    def _hooks(self, steering: Steering | None, capture: Sequence[int]) -> Iterator[dict[int, torch.Tensor]]:
+        """Register forward hooks on the steered/captured blocks; yields layer -> last block output (float32).
+
+        The store holds the full (seq, d_model) output of the latest forward pass, after steering.
+        """
+        adds: dict[int, torch.Tensor] = {}
+        for layer, vec in (steering.additions if steering else {}).items():
+            arr = np.asarray(vec, dtype=np.float32).reshape(-1)
+            if arr.shape != (self.d_model,):
+                raise ModelError(f"steering vector for layer {layer} has {arr.size} values, expected {self.d_model}")
+            adds[self._check_layer(layer)] = torch.from_numpy(arr.copy()).to(self.device)
+        wanted = {self._check_layer(layer) for layer in capture}
+        store: dict[int, torch.Tensor] = {}
+
+        def make_hook(layer: int) -> Any:
+            def hook(module: nn.Module, args: Any, output: Any) -> Any:
+                hidden = output[0] if isinstance(output, tuple) else output
+                if layer in adds:
+                    hidden = hidden + adds[layer].to(hidden.dtype)
+                if layer in wanted:
+                    store[layer] = hidden[0].detach().float()
+                if layer not in adds:
+                    return None
+                return (hidden, *output[1:]) if isinstance(output, tuple) else hidden
+
+            return hook
+
+        handles = []
+        try:
+            for layer in sorted(adds.keys() | wanted):
+                handles.append(self._layers[layer].register_forward_hook(make_hook(layer)))
+            yield store
+        finally:
+            for handle in handles:
+                handle.remove()
+
+    def _forward(
+        self, ids: list[int], cache: Any, steering: Steering | None, capture: Sequence[int]
+    ) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
+        """One hooked forward pass; returns the last position's logits and the captured block outputs."""
+        kwargs: dict[str, Any] = {self._cache_kw: cache, "use_cache": cache is not None}
+        if self._keep_kw:
+            kwargs[self._keep_kw] = 1  # only the last position's logits are ever used
+        with self._lock, torch.inference_mode(), self._hooks(steering, capture) as store:
+            out = self.model(input_ids=torch.tensor([ids], device=self.device), **kwargs)
+            return out.logits[0, -1].float(), store
+
+    # -- generation -----------------------------------------------------------------------------------
+
+    def _pick(self, logits: torch.Tensor, recent: list[int], s: Sampling, gen: torch.Generator, first: bool) -> int:
+        logits = logits.clone()
+        if first:  # a reply must have at least one token
+            logits[self._end_ids] = -torch.inf
+        if s.repeat_penalty != 1.0 and recent:  # llama.cpp's penalty: shrink logits of recent tokens
+            idx = torch.tensor(sorted(set(recent)), device=logits.device)
+            vals = logits[idx]
+            logits[idx] = torch.where(vals > 0, vals / s.repeat_penalty, vals * s.repeat_penalty)
+        if s.temperature <= 0:
+            return int(torch.argmax(logits))
+        k = s.top_k if 0 < s.top_k < logits.numel() else logits.numel()
+        values, ids = torch.topk(logits, k)  # sorted, best first
+        if s.top_p < 1.0:  # keep the smallest head whose probability reaches top_p
+            probs = torch.softmax(values, dim=-1)
+            keep = (torch.cumsum(probs, dim=-1) - probs) < s.top_p
+            values, ids = values[keep], ids[keep]
+        probs = torch.softmax(values / s.temperature, dim=-1)
+        return int(ids[torch.multinomial(probs.cpu(), 1, generator=gen)])
+
+    def stream(
+        self,
+        prompt: list[int],
+        sampling: Sampling,
+        *,
+        steering: Steering | None = None,
+        capture: Sequence[int] = (),
+    ) -> Iterator[Step]:
+        from transformers import DynamicCache
+
+        if not prompt:
+            raise ModelError("empty prompt")
+        if len(prompt) >= self.n_ctx:
+            raise ModelError(f"prompt has {len(prompt)} tokens; the context holds {self.n_ctx}")
+        capture = list(capture)
+        gen = torch.Generator().manual_seed(sampling.seed if sampling.seed is not None else random.getrandbits(31))
+        try:
+            cache = DynamicCache(config=self.model.config)
+        except TypeError:  # transformers < 4.56
+            cache = DynamicCache()
+        # llama-cpp-python's penalty sampler only sees sampled tokens, not the prompt: do the same.
+        generated: list[int] = []
+        feed = list(prompt)
+        while len(generated) < sampling.max_tokens and len(prompt) + len(generated) < self.n_ctx:
+            logits, store = self._forward(feed, cache, steering, capture)
+            token = self._pick(logits, generated[-REPEAT_LAST_N:], sampling, gen, first=not generated)
+            if self.is_end(token):
+                return
+            hidden = {layer: store[layer][-1].cpu().numpy().copy() for layer in capture} if capture else None
+            yield Step(token, hidden)
+            generated.append(token)
+            feed = [token]
+
+    def hidden_states(
+        self, tokens: list[int], layers: Sequence[int], *, steering: Steering | None = None
+    ) -> dict[int, np.ndarray]:
+        if not tokens:
+            return {layer: np.zeros((0, self.d_model), dtype=np.float32) for layer in layers}
+        _, store = self._forward(list(tokens), None, steering, list(layers))
+        return {layer: store[layer].cpu().numpy().copy() for layer in layers}

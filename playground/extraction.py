@@ -1,0 +1,149 @@
+"""Extract a trait vector: replies under eliciting vs suppressing instructions, mean difference of
+response-token activations per layer, layer choice by held-out separation, neutral calibration.
+
+Method (after the persona-vectors paper, arXiv 2507.21509, adapted to a laptop CPU):
+1. For each extraction question q_j, pair p = j mod n_pairs: a greedy reply under the eliciting
+   instruction and one under the suppressing instruction of that pair, plus one reply from the
+   neutral assistant (for calibration).
+2. Teacher-forced activations of every readable layer over the reply positions (the positions whose
+   logits chose the reply tokens); one mean vector per reply and layer.
+3. A pair is dropped when the two replies are identical or empty (the instruction had no effect).
+4. Layer choice: fit the mean difference on the first 70% of questions, measure AUROC on the rest,
+   pick the best layer (ties broken by effect size). The final vector uses all kept pairs.
+5. Calibration: mean and std of the neutral replies' per-token projections at every layer.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+from tqdm import tqdm
+
+from .backends.base import Backend
+from .chat_template import Message
+from .personas import Sampling
+from .traits import TraitDefinition
+from .vectors import TraitVector
+
+NEUTRAL_SYSTEM = "You are a helpful assistant. Answer clearly and briefly."
+# Strength 1 adds STEER_UNIT x the eliciting-minus-suppressing mean difference (see docs/STEERING.md).
+STEER_UNIT = 4.0
+
+
+@dataclass
+class Reply:
+    prompt: list[int]
+    tokens: list[int]
+
+
+def generate_reply(backend: Backend, system: str, question: str, max_tokens: int) -> Reply:
+    text = backend.template.render([Message("system", system), Message("user", question)])
+    prompt = backend.tokenize(text)
+    sampling = Sampling(temperature=0.0, max_tokens=max_tokens, repeat_penalty=1.1, seed=0)
+    tokens = [step.token for step in backend.stream(prompt, sampling)]
+    return Reply(prompt, tokens)
+
+
+def reply_rows(backend: Backend, reply: Reply, layers: list[int]) -> dict[int, np.ndarray]:
+    """Activations at the positions that chose each reply token: layer -> (n_reply, d)."""
+    hs = backend.hidden_states(reply.prompt + reply.tokens, layers)
+    start = len(reply.prompt) - 1
+    return {l: rows[start : start + len(reply.tokens)] for l, rows in hs.items()}
+
+
+def _auroc(pos: np.ndarray, neg: np.ndarray) -> float:
+    if len(pos) == 0 or len(neg) == 0:
+        return float("nan")
+    y = np.r_[np.ones(len(pos)), np.zeros(len(neg))]
+    return float(roc_auc_score(y, np.r_[pos, neg]))
+
+
+def extract_trait(
+    backend: Backend,
+    trait: TraitDefinition,
+    *,
+    max_tokens: int = 40,
+    neutral_system: str = NEUTRAL_SYSTEM,
+    progress: bool = True,
+    log: Callable[[str], None] | None = None,
+) -> TraitVector:
+    started = time.perf_counter()
+    layers = list(range(1, backend.n_layers - 1))  # block 0 can't be steered; the last l_out is output rows only
+    questions = list(trait.extraction_questions)
+    pairs = trait.pairs
+    pos_means: list[dict[int, np.ndarray]] = []
+    neg_means: list[dict[int, np.ndarray]] = []
+    kept_q: list[int] = []
+    neutral_rows: dict[int, list[np.ndarray]] = {l: [] for l in layers}
+    dropped = 0
+    bar = tqdm(total=len(questions), desc=f"extract {trait.name}", disable=not progress, file=sys.stderr)
+    for j, question in enumerate(questions):
+        eliciting, suppressing = pairs[j % len(pairs)]
+        pos = generate_reply(backend, eliciting, question, max_tokens)
+        neg = generate_reply(backend, suppressing, question, max_tokens)
+        neu = generate_reply(backend, neutral_system, question, max_tokens)
+        if neu.tokens:
+            for l, rows in reply_rows(backend, neu, layers).items():
+                neutral_rows[l].append(rows)
+        if not pos.tokens or not neg.tokens or pos.tokens == neg.tokens:
+            dropped += 1
+        else:
+            pr, nr = reply_rows(backend, pos, layers), reply_rows(backend, neg, layers)
+            pos_means.append({l: pr[l].mean(axis=0) for l in layers})
+            neg_means.append({l: nr[l].mean(axis=0) for l in layers})
+            kept_q.append(j)
+        bar.update(1)
+    bar.close()
+    if len(pos_means) < 4:
+        raise RuntimeError(f"only {len(pos_means)} usable pairs for '{trait.name}'; the instructions had no effect")
+
+    n = len(pos_means)
+    n_fit = max(2, int(round(n * 0.7)))
+    P = {l: np.stack([m[l] for m in pos_means]) for l in layers}
+    N = {l: np.stack([m[l] for m in neg_means]) for l in layers}
+    held: dict[int, dict[str, float]] = {}
+    for l in layers:
+        diff = P[l][:n_fit].mean(0) - N[l][:n_fit].mean(0)
+        unit = diff / (np.linalg.norm(diff) + 1e-12)
+        pp, nn = P[l][n_fit:] @ unit, N[l][n_fit:] @ unit
+        spread = np.sqrt((pp.var() + nn.var()) / 2) + 1e-6
+        held[l] = {"auroc": _auroc(pp, nn), "effect": float((pp.mean() - nn.mean()) / spread)}
+    lo, hi = max(1, backend.n_layers // 5), backend.n_layers - 3
+    best = max(range(lo, hi + 1), key=lambda l: (round(held[l]["auroc"], 3), held[l]["effect"]))
+
+    directions = {l: (P[l].mean(0) - N[l].mean(0)).astype(np.float32) for l in layers}
+    calibration = {}
+    for l in layers:
+        rows = np.concatenate(neutral_rows[l], axis=0)
+        proj = rows @ (directions[l] / (np.linalg.norm(directions[l]) + 1e-12))
+        calibration[l] = (float(proj.mean()), float(proj.std() + 1e-6))
+    elapsed = time.perf_counter() - started
+    vec = TraitVector(
+        directions=directions,
+        trait=trait.name,
+        model_id=backend.model_id,
+        method="mean_diff_response",
+        probe_layer=best,
+        steer_layer=best,
+        calibration=calibration,
+        steer_scale={l: float(STEER_UNIT * np.linalg.norm(directions[l])) for l in layers},
+        extra={
+            "pairs_used": n,
+            "pairs_dropped": dropped,
+            "max_tokens": max_tokens,
+            "held_out": {str(l): held[l] for l in layers},
+            "extract_seconds": round(elapsed, 1),
+            "backend": backend.name,
+        },
+    )
+    if log:
+        log(
+            f"{trait.name}: layer {best} (held-out AUROC {held[best]['auroc']:.2f}, "
+            f"effect {held[best]['effect']:.1f}); {n} pairs used, {dropped} dropped; {elapsed:.1f}s"
+        )
+    return vec

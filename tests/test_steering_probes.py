@@ -1,0 +1,160 @@
+"""Steering and calibrated probes on the real default model with the shipped vectors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from playground.backends.base import Steering
+from playground.errors import PlaygroundError
+from playground.probes import build_steering
+from playground.vector_store import VectorStore
+
+from .conftest import REPO
+
+# Shipped so far for the default model; the other five traits of issue 3 are defined in personas/traits/
+# and extract with `python -m playground extract --trait NAME --ship`.
+TRAITS = {"evil", "humorous"}
+
+
+@pytest.fixture(scope="module")
+def store():
+    return VectorStore("smollm2-135m")
+
+
+def test_shipped_traits_have_calibration(store):
+    assert set(store.names()) >= TRAITS
+    for trait in TRAITS:
+        vec = store.get(trait)
+        assert vec.model_id == "smollm2-135m" and vec.d_model == 576
+        assert 1 <= vec.probe_layer <= 28 and vec.steer_layer >= 1
+        mean, std = vec.calibration[vec.probe_layer]
+        assert std > 0
+
+
+def test_strength_zero_is_identical_to_unsteered(playground):
+    plain = playground.chat("assistant", "Tell me about cats.", temperature=0, max_tokens=30)
+    zero = playground.chat("assistant", "Tell me about cats.", temperature=0, max_tokens=30, steering={"humorous": 0})
+    assert zero.reply == plain.reply and zero.steering == {}
+
+
+def test_doubled_vector_at_one_equals_vector_at_two(store, playground):
+    vec = store.get("humorous")
+    doubled = vec * 2.0
+    doubled.steer_scale = {l: s * 2.0 for l, s in vec.steer_scale.items()}
+    a = build_steering({"humorous": 1.0}, {"humorous": doubled})
+    b = build_steering({"humorous": 2.0}, {"humorous": vec})
+    assert a.fingerprint() == b.fingerprint() or np.allclose(a.additions[vec.steer_layer], b.additions[vec.steer_layer])
+    backend = playground.backend
+    prompt = backend.tokenize(backend.template.render([__import__("playground").chat_template.Message("user", "Hi")]))
+    from playground.personas import Sampling
+
+    s = Sampling(temperature=0, max_tokens=20)
+    out_a = [x.token for x in backend.stream(prompt, s, steering=a)]
+    out_b = [x.token for x in backend.stream(prompt, s, steering=b)]
+    assert out_a == out_b
+
+
+def test_steering_changes_output_and_is_scoped_to_one_call(playground):
+    plain = playground.chat("assistant", "Tell me about cats.", temperature=0, max_tokens=30)
+    steered = playground.chat(
+        "assistant", "Tell me about cats.", temperature=0, max_tokens=30, steering={"humorous": 1}
+    )
+    after = playground.chat("assistant", "Tell me about cats.", temperature=0, max_tokens=30)
+    assert steered.reply != plain.reply
+    assert after.reply == plain.reply
+    assert steered.steering == {"humorous": 1.0}
+
+
+def test_positive_steering_raises_the_trait_readout(playground):
+    msgs = ["What should I do this weekend?", "How do I cook rice?", "Tell me about the moon."]
+    for trait in ("humorous", "evil"):
+        base = np.mean(
+            [playground.chat("assistant", m, temperature=0, max_tokens=30).probes[trait]["mean"] for m in msgs]
+        )
+        up = np.mean(
+            [
+                playground.chat("assistant", m, temperature=0, max_tokens=30, steering={trait: 1.0}).probes[trait][
+                    "mean"
+                ]
+                for m in msgs
+            ]
+        )
+        assert up > base + 1.0, (trait, base, up)
+
+
+def test_probe_contract_and_calibration_on_neutral_replies(playground):
+    result = playground.chat("assistant", "How do plants grow?", temperature=0, max_tokens=30)
+    assert set(result.probes) >= TRAITS
+    for trait, p in result.probes.items():
+        assert len(p["per_token"]) == len(result.tokens)
+        assert p["prompt_last"] == p["per_token"][0]
+        assert abs(p["mean"] - np.mean(p["per_token"])) < 1e-3
+        # calibrated: a neutral assistant reply sits near 0 (within a few standard deviations)
+        assert abs(p["mean"]) < 3.0, (trait, p["mean"])
+
+
+def test_streamed_readouts_agree_with_teacher_forced_scoring(playground):
+    result = playground.chat("assistant", "Write a short paragraph about a rainy day.", temperature=0, max_tokens=40)
+    scored = playground.score("assistant", "Write a short paragraph about a rainy day.", result.reply)
+    for trait in TRAITS:
+        a, b = result.probes[trait]["per_token"], scored.probes[trait]["per_token"]
+        n = min(len(a), len(b))
+        assert n >= 5
+        assert np.corrcoef(a[:n], b[:n])[0, 1] > 0.9, trait
+
+
+@pytest.mark.parametrize(
+    ("steer", "expect"),
+    [({"humourous": 1.0}, "did you mean 'humorous'"), ({"evil": 3.0}, "outside -2..2")],
+)
+def test_bad_steering_is_a_clear_error(playground, steer, expect):
+    with pytest.raises(PlaygroundError, match=expect):
+        playground.chat("assistant", "hi", steering=steer, max_tokens=2)
+
+
+def test_capture_is_cleared_when_the_consumer_stops_early(playground):
+    backend = playground.backend
+    from playground.personas import Sampling
+
+    prompt = backend.tokenize("Hello there")
+    gen = backend.stream(prompt, Sampling(temperature=0, max_tokens=50), capture=[5], steering=Steering())
+    next(gen)
+    gen.close()
+    assert backend._capture.names == {}
+
+
+def test_cli_steer_and_score_json():
+    r = subprocess.run(
+        [sys.executable, "-m", "playground", "chat", "--json", "--steer", "humorous=0.8", "--max-tokens", "12", "Hi"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["steering"] == {"humorous": 0.8}
+    assert set(out["probes"]) >= TRAITS
+    r = subprocess.run(
+        [sys.executable, "-m", "playground", "score", "--persona", "pirate", "--json", "--reply", "Arr, matey!", "Hi"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["reply"] == "Arr, matey!" and out["steering"] == {}
+    assert len(out["probes"]["evil"]["per_token"]) == len(out["tokens"])
+    bad = subprocess.run(
+        [sys.executable, "-m", "playground", "chat", "--json", "--steer", "evil", "Hi"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    assert bad.returncode == 2 and "expected TRAIT=STRENGTH" in bad.stderr
