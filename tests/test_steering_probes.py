@@ -98,16 +98,6 @@ def test_probe_contract_and_calibration_on_neutral_replies(playground):
         assert abs(p["mean"]) < 3.0, (trait, p["mean"])
 
 
-def test_streamed_readouts_agree_with_teacher_forced_scoring(playground):
-    result = playground.chat("assistant", "Write a short paragraph about a rainy day.", temperature=0, max_tokens=40)
-    scored = playground.score("assistant", "Write a short paragraph about a rainy day.", result.reply)
-    for trait in TRAITS:
-        a, b = result.probes[trait]["per_token"], scored.probes[trait]["per_token"]
-        n = min(len(a), len(b))
-        assert n >= 5
-        assert np.corrcoef(a[:n], b[:n])[0, 1] > 0.9, trait
-
-
 @pytest.mark.parametrize(
     ("steer", "expect"),
     [({"humourous": 1.0}, "did you mean 'humorous'"), ({"evil": 3.0}, "outside -2..2")],
