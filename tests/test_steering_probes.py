@@ -16,9 +16,8 @@ from playground.vector_store import VectorStore
 
 from .conftest import REPO
 
-# Shipped so far for the default model; the other five traits of issue 3 are defined in personas/traits/
-# and extract with `python -m playground extract --trait NAME --ship`.
-TRAITS = {"evil", "humorous"}
+# The seven traits of the persona-vectors paper, shipped for the default model (personas/traits/*.yaml).
+TRAITS = {"evil", "sycophantic", "hallucinating", "apathetic", "humorous", "impolite", "optimistic"}
 
 
 @pytest.fixture(scope="module")
@@ -148,3 +147,23 @@ def test_cli_steer_and_score_json():
         cwd=REPO,
     )
     assert bad.returncode == 2 and "expected TRAIT=STRENGTH" in bad.stderr
+
+
+def test_several_traits_steer_at_once(store):
+    vectors = {t: store.get(t) for t in ("humorous", "evil")}
+    both = build_steering({"humorous": 1.0, "evil": -0.5}, vectors)
+    one = build_steering({"humorous": 1.0}, vectors)
+    other = build_steering({"evil": -0.5}, vectors)
+    assert both.fingerprint() == one.combined(other).fingerprint()
+    assert set(both.additions) == {vectors["humorous"].steer_layer, vectors["evil"].steer_layer}
+
+
+def test_strength_one_is_the_tuned_coherent_dose(store):
+    for trait in TRAITS:
+        vec = store.get(trait)
+        tuned = vec.extra["steering"]
+        assert tuned["layer"] == vec.steer_layer
+        norm = vec.extra["resid_norm"][str(vec.steer_layer)]
+        assert vec.steer_scale[vec.steer_layer] == pytest.approx(tuned["fraction"] * norm, rel=1e-3)
+        chosen = [r for r in tuned["sweep"] if r["layer"] == vec.steer_layer and r["fraction"] == tuned["fraction"]]
+        assert chosen and chosen[0]["coherent"], trait

@@ -99,3 +99,7 @@ class Backend(Protocol):
     ) -> dict[int, np.ndarray]:
         """Teacher-forced activations: layer -> (len(tokens), d_model) float32, one row per position."""
         ...
+
+    def token_logprobs(self, tokens: list[int], start: int, *, steering: Steering | None = None) -> np.ndarray:
+        """Teacher-forced log-probabilities: entry k is log p(tokens[start + k] | tokens[:start + k])."""
+        ...

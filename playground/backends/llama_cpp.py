@@ -51,6 +51,13 @@ def _ggml_base() -> ctypes.CDLL:
 
 _GGML = _ggml_base()
 
+# llama.cpp 0.3.16's AMX kernels (used on CPUs with AMX for micro-batches of 32+ tokens with Q4/Q8 weights)
+# give wrong results: on this project's machine the logits of a 53-token prompt evaluated in one batch
+# correlated only 0.88 with the same prompt evaluated token by token (and with transformers), and residual
+# activations differed by 25-70%. Micro-batches of at most 31 tokens take the correct path, at the same speed
+# (measured in tests/test_llama_regression.py and benchmarks/). See docs/FINDINGS.md.
+SAFE_UBATCH = 31
+
 
 class _Capture:
     """State shared with the eval callback: which layers to copy and where the rows go."""
@@ -89,7 +96,9 @@ class _Capture:
 class LlamaCppBackend:
     name = "llama_cpp"
 
-    def __init__(self, source: ModelSource, n_ctx: int = 4096, n_threads: int | None = None):
+    def __init__(
+        self, source: ModelSource, n_ctx: int = 4096, n_threads: int | None = None, n_ubatch: int = SAFE_UBATCH
+    ):
         self.source = source
         self.model_id = source.model_id
         threads = n_threads or max(1, min(os.cpu_count() or 1, 8))
@@ -99,6 +108,7 @@ class LlamaCppBackend:
                 n_ctx=n_ctx,
                 n_threads=threads,
                 n_threads_batch=threads,
+                n_ubatch=n_ubatch,
                 verbose=False,
             )
         except (ValueError, RuntimeError) as exc:
@@ -109,6 +119,7 @@ class LlamaCppBackend:
         self.n_layers = int(meta.get(f"{arch}.block_count", 0))
         self.d_model = self.llm.n_embd()
         self._vocab = self.llm._model.vocab
+        self._bytes: dict[int, bytes] = {}
         n_vocab = self.llm.n_vocab()
         self._end_ids = np.array(
             [t for t in range(n_vocab) if llama_cpp.llama_token_is_eog(self._vocab, t)] or [self.llm.token_eos()],
@@ -144,7 +155,21 @@ class LlamaCppBackend:
         return self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
 
     def token_bytes(self, token: int) -> bytes:
-        return self.llm.detokenize([token])
+        # llama-cpp-python 0.3.16 detokenizes through a 32-byte buffer, so longer pieces (runs of spaces or
+        # dashes) came back empty; ask for the size first, as llama.cpp's own common code does.
+        cached = self._bytes.get(token)
+        if cached is None:
+            cached = self._bytes[token] = self._token_piece(token)
+        return cached
+
+    def _token_piece(self, token: int) -> bytes:
+        size = 64
+        while True:
+            buf = ctypes.create_string_buffer(size)
+            n = llama_cpp.llama_token_to_piece(self._vocab, llama_cpp.llama_token(token), buf, size, 0, False)
+            if n >= 0:
+                return buf.raw[:n]
+            size = -n
 
     def is_end(self, token: int) -> bool:
         return bool(llama_cpp.llama_token_is_eog(self._vocab, token))
@@ -245,3 +270,39 @@ class LlamaCppBackend:
             if rows.shape[0] != len(tokens):
                 raise ModelError(f"captured {rows.shape[0]} rows for {len(tokens)} tokens at layer {l}")
         return out
+
+    def token_logprobs(self, tokens: list[int], start: int, *, steering: Steering | None = None) -> np.ndarray:
+        if not 1 <= start <= len(tokens):
+            raise ModelError(f"start must be in 1..{len(tokens)}, got {start}")
+        self._apply_steering(steering)
+        self.llm.reset()
+        ctx = self.llm._ctx
+        ctx.kv_cache_seq_rm(-1, 0, -1)
+        n_batch = self.llm.n_batch
+        n_vocab = self.llm.n_vocab()
+        out: list[float] = []
+        batch = internals.LlamaBatch(n_tokens=n_batch, embd=0, n_seq_max=1, verbose=False)
+        try:
+            for begin in range(0, len(tokens) - 1, n_batch):
+                chunk = tokens[begin : min(begin + n_batch, len(tokens) - 1)]
+                b = batch.batch
+                b.n_tokens = len(chunk)
+                wanted = []
+                for i, tok in enumerate(chunk):
+                    pos = begin + i
+                    b.token[i], b.pos[i], b.n_seq_id[i] = tok, pos, 1
+                    b.seq_id[i][0] = 0
+                    b.logits[i] = pos >= start - 1  # the logits at pos predict tokens[pos + 1]
+                    if b.logits[i]:
+                        wanted.append((i, tokens[pos + 1]))
+                if llama_cpp.llama_decode(ctx.ctx, b) != 0:
+                    raise ModelError("llama.cpp could not evaluate the tokens")
+                for i, nxt in wanted:
+                    row = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx.ctx, i), shape=(n_vocab,))
+                    top = float(row.max())
+                    out.append(float(row[nxt]) - top - float(np.log(np.exp(row - top).sum())))
+        finally:
+            batch.close()
+            ctx.kv_cache_seq_rm(-1, 0, -1)
+            self.llm.reset()
+        return np.asarray(out, dtype=np.float64)

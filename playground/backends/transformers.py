@@ -267,3 +267,13 @@ class TransformersBackend:
             return {layer: np.zeros((0, self.d_model), dtype=np.float32) for layer in layers}
         _, store = self._forward(list(tokens), None, steering, list(layers))
         return {layer: store[layer].cpu().numpy().copy() for layer in layers}
+
+    def token_logprobs(self, tokens: list[int], start: int, *, steering: Steering | None = None) -> np.ndarray:
+        if not 1 <= start <= len(tokens):
+            raise ModelError(f"start must be in 1..{len(tokens)}, got {start}")
+        kwargs: dict[str, Any] = {self._cache_kw: None, "use_cache": False}
+        with self._lock, torch.inference_mode(), self._hooks(steering, ()):
+            logits = self.model(input_ids=torch.tensor([list(tokens)], device=self.device), **kwargs).logits[0]
+        logp = torch.log_softmax(logits[start - 1 : len(tokens) - 1].float(), dim=-1)
+        nxt = torch.tensor(tokens[start:], device=logp.device)
+        return logp.gather(1, nxt[:, None])[:, 0].cpu().numpy().astype(np.float64)

@@ -1,0 +1,99 @@
+"""The two backends and the two llama.cpp evaluation paths agree on the real default model.
+
+Regression guard: llama-cpp-python 0.3.16's AMX kernels (this machine's CPU) computed micro-batches of
+32+ tokens wrongly (logits correlated 0.88 with token-by-token evaluation); the backend keeps micro-batches
+at 31 tokens. These tests fail if that ever regresses.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from playground.backends import load_backend
+from playground.chat_template import Message
+from playground.personas import Sampling
+from playground.probes import ProbeSet
+from playground.vector_store import VectorStore
+
+LONG_SYSTEM = (
+    "You are a friendly assistant who explains things clearly, gives practical advice and keeps answers "
+    "short. You never make things up and you say so when you are unsure."
+)
+
+
+@pytest.fixture(scope="module")
+def hf_backend():
+    return load_backend(None, backend="transformers")
+
+
+@pytest.fixture(scope="module")
+def sample(real_backend):
+    text = real_backend.template.render(
+        [Message("system", LONG_SYSTEM), Message("user", "How do I keep my houseplants alive in winter?")]
+    )
+    prompt = real_backend.tokenize(text)
+    assert len(prompt) > 40  # more than one 31-token micro-batch
+    steps = list(real_backend.stream(prompt, Sampling(temperature=0, max_tokens=40), capture=[5, 15, 25]))
+    return prompt, steps
+
+
+def _rel(a: np.ndarray, b: np.ndarray) -> float:
+    return float((np.linalg.norm(a - b, axis=1) / np.linalg.norm(b, axis=1)).mean())
+
+
+def test_streamed_and_teacher_forced_activations_agree(real_backend, sample):
+    prompt, steps = sample
+    tokens = [s.token for s in steps]
+    forced = real_backend.hidden_states(prompt + tokens, [5, 15, 25])
+    start = len(prompt) - 1
+    for layer in (5, 15, 25):
+        streamed = np.stack([s.hidden[layer] for s in steps])
+        assert _rel(streamed, forced[layer][start : start + len(tokens)]) < 0.02, layer
+
+
+def test_llama_cpp_matches_transformers_activations_and_logprobs(real_backend, hf_backend, sample):
+    prompt, steps = sample
+    tokens = prompt + [s.token for s in steps]
+    a = real_backend.hidden_states(tokens, [5, 15, 25])
+    b = hf_backend.hidden_states(tokens, [5, 15, 25])
+    for layer in (5, 15, 25):
+        assert _rel(a[layer], b[layer]) < 0.05, layer  # Q4_1 weights vs their float dequantisation
+    lp_a = real_backend.token_logprobs(tokens, len(prompt))
+    lp_b = hf_backend.token_logprobs(tokens, len(prompt))
+    assert lp_a.shape == lp_b.shape == (len(steps),)
+    assert np.corrcoef(lp_a, lp_b)[0, 1] > 0.99
+    assert abs(lp_a.mean() - lp_b.mean()) < 0.1
+
+
+def test_probe_readouts_agree_across_backends(real_backend, hf_backend, sample):
+    prompt, steps = sample
+    tokens = prompt + [s.token for s in steps]
+    probes = ProbeSet(VectorStore("smollm2-135m").all())
+    start, end = len(prompt) - 1, len(tokens) - 1
+    za = probes.score_rows({l: r[start:end] for l, r in real_backend.hidden_states(tokens, probes.layers).items()})
+    zb = probes.score_rows({l: r[start:end] for l, r in hf_backend.hidden_states(tokens, probes.layers).items()})
+    streamed = [
+        probes.score_one(s.hidden)
+        for s in real_backend.stream(prompt, Sampling(temperature=0, max_tokens=40), capture=probes.layers)
+    ]
+    for trait in probes.vectors:
+        assert np.corrcoef(za[trait], zb[trait])[0, 1] > 0.95, trait
+        live = np.array([r[trait] for r in streamed])
+        assert np.corrcoef(live, za[trait])[0, 1] > 0.95, trait
+        assert abs(live.mean() - za[trait].mean()) < 0.2, trait
+
+
+def test_token_pieces_longer_than_32_bytes_are_not_lost(real_backend):
+    long_pieces = [t for t in range(49152) if len(real_backend.token_bytes(t)) > 32]
+    assert len(long_pieces) >= 10  # SmolLM2 has dozens (runs of spaces, dashes, '=')
+    text = " " * 40 + "x"
+    tokens = real_backend.tokenize(text)
+    assert b"".join(real_backend.token_bytes(t) for t in tokens).decode() == text
+
+
+def test_logprobs_validate_start(real_backend):
+    from playground.errors import ModelError
+
+    with pytest.raises(ModelError, match="start must be"):
+        real_backend.token_logprobs([1, 2, 3], 0)
