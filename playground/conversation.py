@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .backends.base import Backend
 from .chat_template import Message
 from .errors import ModelError
+from .lorebook import LoreEntry, activate
 from .personas import Persona, render_placeholders
+
+# Without a token_budget in the lorebook, lore may take at most this share of the context window.
+LORE_CONTEXT_SHARE = 0.25
 
 
 @dataclass
@@ -24,16 +29,22 @@ class PromptPlan:
     messages: list[Message]
     notices: list[str] = field(default_factory=list)
     dropped_turns: int = 0
+    lore: list[str] = field(default_factory=list)  # labels of the lorebook entries inserted
 
 
-def persona_messages(persona: Persona, system_prompt: str, user_name: str = "User") -> list[Message]:
-    """The system message: prompt plus few-shot examples, with {{char}}/{{user}} filled in.
+def persona_messages(
+    persona: Persona, system_prompt: str, user_name: str = "User", lore: Sequence[LoreEntry] = ()
+) -> list[Message]:
+    """The system message: lore, prompt and few-shot examples, with {{char}}/{{user}} filled in.
 
     Examples are written into the system prompt rather than sent as fake turns: measured on the
     135M default model, example turns made replies curt and off-topic ("You can't."), while the
-    same examples as a "how you reply" block kept answers on-topic.
+    same examples as a "how you reply" block kept answers on-topic. Lorebook entries go before the
+    prompt (position ``before_char``) or after it, before the examples (``after_char``).
     """
-    text = system_prompt.strip()
+    before = [e.content.strip() for e in lore if e.position == "before_char" and e.content.strip()]
+    after = [e.content.strip() for e in lore if e.position != "before_char" and e.content.strip()]
+    text = "\n\n".join(before + [system_prompt.strip()] + after)
     if persona.examples:
         shots = "\n".join(f"User: {ex.user}\nYou: {ex.assistant}" for ex in persona.examples)
         text = f"{text}\n\nExamples of how you reply:\n{shots}"
@@ -59,13 +70,49 @@ def _render(backend: Backend, messages: list[Message]) -> list[int]:
 
 
 def _fold_for_strict_templates(messages: list[Message]) -> list[Message]:
-    preface = [m.content for m in messages if m.role == "system"]
-    rest = [m for m in messages if m.role != "system"]
+    start = 0
+    while start < len(messages) and messages[start].role == "system":
+        start += 1
+    preface = [m.content for m in messages[:start]]
+    rest: list[Message] = []
+    for m in messages[start:]:
+        if m.role == "system" and rest and rest[-1].role == "user":
+            # A later system message (post-history instructions) joins the user turn before it.
+            rest[-1] = Message("user", f"{rest[-1].content}\n\n{m.content}")
+        elif m.role == "system":
+            preface.append(m.content)
+        else:
+            rest.append(m)
     while rest and rest[0].role == "assistant":
         preface.append(rest.pop(0).content)
     if rest and preface:
         rest[0] = Message(rest[0].role, "\n\n".join(preface + [rest[0].content]))
     return rest
+
+
+def post_history_messages(persona: Persona, user_name: str = "User") -> list[Message]:
+    """The persona's post-history instructions: a system message after the newest user message."""
+    text = persona.post_history_instructions.strip()
+    return [Message("system", render_placeholders(text, persona.name, user_name))] if text else []
+
+
+def _lore_for(
+    backend: Backend, persona: Persona, history: list[Turn], user_message: str
+) -> tuple[list[LoreEntry], list[str]]:
+    if persona.lorebook is None:
+        return [], []
+    recent = [text for turn in history for text in (turn.user, turn.assistant)] + [user_message]
+    chosen = activate(
+        persona.lorebook,
+        recent,
+        count_tokens=lambda text: len(backend.tokenize(text)),
+        default_budget=int(backend.n_ctx * LORE_CONTEXT_SHARE),
+    )
+    notices = []
+    if chosen.over_budget:
+        names = ", ".join(f"'{e.label}'" for e in chosen.over_budget)
+        notices.append(f"Lorebook: {len(chosen.over_budget)} entries left out to fit the token budget: {names}")
+    return chosen.inserted, notices
 
 
 def plan_prompt(
@@ -79,13 +126,14 @@ def plan_prompt(
 ) -> PromptPlan:
     """Build the prompt; drop the oldest turns (never the persona) until the reply fits."""
     budget = backend.n_ctx - max_new_tokens
-    head = persona_messages(persona, system_prompt)
+    lore, notices = _lore_for(backend, persona, history, user_message)
+    head = persona_messages(persona, system_prompt, lore=lore)
+    tail = post_history_messages(persona)
     kept = list(history)
     dropped = 0
-    notices: list[str] = []
     show_greeting = greeting
     while True:
-        messages = head + history_messages(kept, show_greeting) + [Message("user", user_message)]
+        messages = head + history_messages(kept, show_greeting) + [Message("user", user_message)] + tail
         tokens = _render(backend, messages)
         if len(tokens) <= budget:
             break
@@ -116,4 +164,6 @@ def plan_prompt(
             f"Context full: the oldest {dropped} turn(s) were left out of the prompt "
             f"(the model sees the last {len(kept)}).",
         )
-    return PromptPlan(tokens=tokens, messages=messages, notices=notices, dropped_turns=dropped)
+    return PromptPlan(
+        tokens=tokens, messages=messages, notices=notices, dropped_turns=dropped, lore=[e.label for e in lore]
+    )

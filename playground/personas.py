@@ -10,6 +10,7 @@ from typing import Any
 
 from . import schema
 from .errors import Issue, NotFoundError, ValidationError
+from .lorebook import Lorebook, lorebook_from_data, lorebook_to_data
 from .yaml_source import YamlDocument, load_yaml_bytes, load_yaml_file
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
@@ -56,6 +57,8 @@ class Persona:
     greeting: str = ""
     alternate_greetings: tuple[str, ...] = ()
     examples: tuple[Example, ...] = ()
+    post_history_instructions: str = ""
+    lorebook: Lorebook | None = None
     role_models: tuple[str, ...] = ()
     steering: dict[str, float] = field(default_factory=dict)
     guard: dict[str, Any] = field(default_factory=dict)
@@ -85,6 +88,8 @@ def persona_from_data(data: dict[str, Any], persona_id: str, path: Path | None =
         greeting=(data.get("greeting") or "").strip(),
         alternate_greetings=tuple(g.strip() for g in data.get("alternate_greetings") or ()),
         examples=tuple(Example(e["user"].strip(), e["assistant"].strip()) for e in data.get("examples") or ()),
+        post_history_instructions=(data.get("post_history_instructions") or "").strip(),
+        lorebook=lorebook_from_data(data.get("lorebook")),
         role_models=tuple(data.get("role_models") or ()),
         steering={str(k): float(v) for k, v in (data.get("steering") or {}).items()},
         guard=dict(data.get("guard") or {}),
@@ -93,6 +98,40 @@ def persona_from_data(data: dict[str, Any], persona_id: str, path: Path | None =
         extras=dict(data.get("extras") or {}),
         path=path,
     )
+
+
+def persona_to_data(persona: Persona) -> dict[str, Any]:
+    """The persona as YAML-ready data (the inverse of ``persona_from_data``); empty fields are left out."""
+    out: dict[str, Any] = {
+        "name": persona.name,
+        "description": persona.description,
+        "system_prompt": persona.system_prompt,
+    }
+    if persona.greeting:
+        out["greeting"] = persona.greeting
+    if persona.alternate_greetings:
+        out["alternate_greetings"] = list(persona.alternate_greetings)
+    if persona.examples:
+        out["examples"] = [{"user": e.user, "assistant": e.assistant} for e in persona.examples]
+    if persona.post_history_instructions:
+        out["post_history_instructions"] = persona.post_history_instructions
+    if persona.lorebook is not None:
+        out["lorebook"] = lorebook_to_data(persona.lorebook)
+    if persona.role_models:
+        out["role_models"] = list(persona.role_models)
+    if persona.steering:
+        out["steering"] = dict(persona.steering)
+    if persona.guard:
+        out["guard"] = dict(persona.guard)
+    defaults = Sampling()
+    sampling = {k: v for k, v in persona.sampling.__dict__.items() if v != getattr(defaults, k)}
+    if sampling:
+        out["sampling"] = sampling
+    if persona.tags:
+        out["tags"] = list(persona.tags)
+    if persona.extras:
+        out["extras"] = dict(persona.extras)
+    return out
 
 
 def role_model_from_data(data: dict[str, Any], role_id: str, path: Path | None = None) -> RoleModel:
@@ -112,7 +151,7 @@ class Catalog:
     ``traits/*.yaml``. Later directories override earlier ones by id.
     """
 
-    def __init__(self, roots: Iterable[Path] | None = None, extra_signals: Iterable[str] = ("persona_drift",)):
+    def __init__(self, roots: Iterable[Path] | None = None, extra_signals: Iterable[str] = ("persona_drift", "hijack")):
         self.roots = [Path(r) for r in (roots or [SHIPPED_PERSONAS])]
         self.extra_signals = set(extra_signals)
 
@@ -149,10 +188,13 @@ class Catalog:
 
     # -- loading ---------------------------------------------------------------------------
     def check_persona_document(self, doc: YamlDocument) -> list[Issue]:
-        issues = schema.validate(doc, schema.PERSONA, self.refs())
-        if not issues and not isinstance(doc.data, dict):
-            issues = [doc.issue((), "a persona file must be a mapping of fields")]
-        return issues
+        """Every problem ``python -m playground validate`` would report for this persona document."""
+        from .validation import check_document  # validation imports this module
+
+        if not isinstance(doc.data, dict):
+            issues = schema.validate(doc, schema.PERSONA, self.refs())
+            return issues or [doc.issue((), "a persona file must be a mapping of fields")]
+        return check_document(doc, Path(doc.file), self, kind="persona")
 
     def parse_persona_text(self, text: str, name: str, persona_id: str | None = None) -> Persona:
         """Validate YAML text as a persona; raise ValidationError with located issues."""

@@ -15,6 +15,8 @@ from .errors import Issue
 from .yaml_source import PathKey, YamlDocument
 
 GUARD_ACTIONS = ("flag", "cap", "counter_steer", "regenerate", "block")
+GUARD_PHASES = ("prompt", "reply", "both")
+GUARD_BASELINES = ("persona", "assistant")
 STEER_LIMIT = 2.0
 
 
@@ -63,6 +65,9 @@ SIGNAL_RULE = Spec(
         "act": Spec("number", "Take the action at or above this value.", minimum=-50, maximum=50),
         "action": Spec("string", "What to do when 'act' is reached.", choices=GUARD_ACTIONS),
         "strength": Spec("number", "Counter-steering strength for counter_steer/regenerate.", minimum=0, maximum=2),
+        "phase": Spec(
+            "string", "When to check: prompt (before generating), reply (per token) or both.", choices=GUARD_PHASES
+        ),
     },
 )
 
@@ -74,6 +79,11 @@ GUARD = Spec(
         "screen_prompt": Spec("boolean", "Check the last prompt token before generating."),
         "max_retries": Spec("integer", "Bound on regenerate attempts.", minimum=0, maximum=5),
         "refusal": _s("Text that replaces a blocked reply."),
+        "baseline": _s(
+            "Thresholds count from the persona's own typical readouts (persona) or from the plain assistant's.",
+            choices=GUARD_BASELINES,
+        ),
+        "window": Spec("integer", "Per-token checks use the mean of the last N tokens.", minimum=1, maximum=32),
     },
 )
 
@@ -83,6 +93,45 @@ EXAMPLE = Spec(
     fields={
         "user": _s("What the user says.", required=True),
         "assistant": _s("The in-character reply.", required=True),
+    },
+)
+
+_KEYS = Spec("list", "Words that trigger the entry when they appear in the recent conversation.", items=_s("A key."))
+
+LORE_ENTRY = Spec(
+    "object",
+    "One lorebook entry: text inserted into the prompt when one of its keys comes up.",
+    fields={
+        "keys": _KEYS,
+        "content": _s("Text inserted into the system message when the entry fires."),
+        "secondary_keys": Spec(
+            "list", "With 'selective': one of these must also appear.", items=_s("A secondary key.")
+        ),
+        "selective": Spec("boolean", "Require a secondary key as well as a key."),
+        "constant": Spec("boolean", "Always insert, whatever the conversation says."),
+        "enabled": Spec("boolean", "false = keep the entry but never insert it."),
+        "case_sensitive": Spec("boolean", "Match keys with exact case (default: ignore case)."),
+        "use_regex": Spec("boolean", "Keys are regular expressions (/pattern/flags accepted)."),
+        "insertion_order": Spec("integer", "Lower values are inserted first."),
+        "priority": Spec("integer", "When over the token budget, lower priorities are left out first."),
+        "position": _s("Insert before or after the persona's own prompt.", choices=("before_char", "after_char")),
+        "name": _s("A label for the entry."),
+        "comment": _s("A note for editors; never sent to the model."),
+        "extras": Spec("object", "Imported entry fields that have no home in this schema.", open=True),
+    },
+)
+
+LOREBOOK = Spec(
+    "object",
+    "Lorebook (character-card world info): entries inserted when their keys appear in the conversation.",
+    fields={
+        "name": _s("Lorebook name."),
+        "description": _s("What the lorebook covers."),
+        "scan_depth": Spec("integer", "How many recent messages are scanned for keys (default 4).", minimum=1),
+        "token_budget": Spec("integer", "Most tokens of lore inserted per prompt.", minimum=1),
+        "recursive_scanning": Spec("boolean", "Inserted entries' text can trigger further entries."),
+        "entries": Spec("list", "The entries.", required=True, items=LORE_ENTRY),
+        "extras": Spec("object", "Imported lorebook fields that have no home in this schema.", open=True),
     },
 )
 
@@ -96,6 +145,10 @@ PERSONA = Spec(
         "greeting": _s("First message shown in the chat."),
         "alternate_greetings": Spec("list", "Other possible first messages.", items=_s("A greeting.")),
         "examples": Spec("list", "Few-shot dialogue placed before the conversation.", items=EXAMPLE),
+        "post_history_instructions": _s(
+            "Instructions sent after the conversation, just before each reply (character-card convention)."
+        ),
+        "lorebook": LOREBOOK,
         "role_models": Spec(
             "list", "Role models composed into the system prompt.", items=_s("Role-model name.", ref="role_model")
         ),
@@ -315,6 +368,8 @@ def to_json_schema(spec: Spec) -> dict[str, Any]:
             out["enum"] = list(spec.choices)
         if spec.max_length:
             out["maxLength"] = spec.max_length
+        if spec.kind == "string" and spec.required:
+            out["pattern"] = "\\S"  # not empty or blank, as the validator demands
     elif spec.kind == "list":
         out["type"] = "array"
         if spec.items is not None:
@@ -333,3 +388,11 @@ def to_json_schema(spec: Spec) -> dict[str, Any]:
             out["required"] = required
         out["additionalProperties"] = spec.open
     return out
+
+
+JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+
+def document_json_schema(spec: Spec, title: str) -> dict[str, Any]:
+    """A complete JSON Schema document for one kind of definition file (editors: yaml-language-server)."""
+    return {"$schema": JSON_SCHEMA_DIALECT, "title": title, **to_json_schema(spec)}

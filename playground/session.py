@@ -7,15 +7,21 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .backends import Backend, load_backend
-from .backends.base import Steering
+from .backends.base import Interventions, Steering
 from .conversation import Turn, plan_prompt
 from .errors import PlaygroundError
+from .guard import BLOCK, CONTINUE, HIJACK, REGENERATE, GuardEvent, GuardMonitor, Policy, PolicyHolder, refusal_text
+from .persona_baseline import PersonaBaseline, baseline_key, measure_baseline
 from .personas import Catalog, Persona, compose_system_prompt, render_placeholders
 from .probes import ProbeSet, build_steering, summarize
 from .vector_store import VectorStore
+
+if TYPE_CHECKING:
+    from .screening import ScreeningProbe
 
 
 @dataclass
@@ -50,13 +56,19 @@ class ChatResult:
 
 @dataclass
 class StreamEvent:
-    """Emitted while a reply streams: ``kind`` is 'token' (with text) or 'done' (with result)."""
+    """Emitted while a reply streams.
+
+    ``kind``: 'token' (``text`` to append), 'reset' (a guardrail discarded the text so far; the reply is
+    being written again), 'replace' (a guardrail blocked the reply; ``text`` is the whole new reply) or
+    'done' (``result`` holds everything). ``guard`` lists guard events raised since the previous event.
+    """
 
     kind: str
     text: str = ""
     index: int = -1
     result: ChatResult | None = None
     readout: dict[str, float] | None = None
+    guard: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _probe_summary(readouts: list[dict[str, float]]) -> dict[str, dict[str, Any]]:
@@ -78,6 +90,7 @@ class Playground:
         catalog: Catalog | None = None,
         n_ctx: int = 4096,
         loaded_backend: Backend | None = None,
+        policy_path: str | Path | None = None,
     ):
         self.model_spec = model
         self.backend_choice = backend
@@ -88,6 +101,11 @@ class Playground:
         self._probes: ProbeSet | None = None
         self._load_lock = threading.Lock()
         self.generation_lock = threading.Lock()
+        self.policies = PolicyHolder(policy_path, self.catalog) if policy_path is not None else PolicyHolder(
+            catalog=self.catalog
+        )
+        self._baselines: dict[str, PersonaBaseline] = {}
+        self._screening: ScreeningProbe | None | bool = False  # False = not looked up yet
 
     @property
     def backend(self) -> Backend:
@@ -108,6 +126,28 @@ class Playground:
         if self._probes is None:
             self._probes = ProbeSet(self.vectors.all())
         return self._probes
+
+    @property
+    def screening(self) -> ScreeningProbe | None:
+        """The prompt-screening (hijack) probe shipped for this model, if any."""
+        if self._screening is False:
+            from .screening import load_screening
+
+            self._screening = load_screening(self.backend.model_id)
+        return self._screening  # type: ignore[return-value]
+
+    def policy_for(self, persona: Persona) -> Policy:
+        """The global policy with the persona's ``guard:`` overrides."""
+        return self.policies.policy.merged(persona.guard)
+
+    def baseline_for(
+        self, persona: Persona, system_prompt: str, screening: ScreeningProbe | None = None
+    ) -> PersonaBaseline:
+        """The persona's typical readouts (measured once per process; call with the generation lock held)."""
+        key = baseline_key(self.backend.model_id, system_prompt, persona) + ("+screen" if screening else "")
+        if key not in self._baselines:
+            self._baselines[key] = measure_baseline(self.backend, persona, system_prompt, self.probes, screening)
+        return self._baselines[key]
 
     def steering_for(self, strengths: dict[str, float], source: str = "--steer") -> Steering:
         if not any(strengths.values()):
@@ -159,6 +199,7 @@ class ChatSession:
         self.user_name = user_name
         self.history: list[Turn] = []
         self.system_prompt = playground.system_prompt_for(persona)
+        self.guard_log: list[dict[str, Any]] = []  # every guard event of this session, with its turn
 
     @property
     def greeting(self) -> str:
@@ -192,28 +233,92 @@ class ChatSession:
         source = f"persona '{self.persona.id}' steering" if not steering else "steering"
         steer_vectors = pg.steering_for(steer, source)
         probes = pg.probes
+        policy = pg.policy_for(self.persona)
         started = time.perf_counter()
         with pg.generation_lock:
             plan = plan_prompt(backend, self.persona, self.system_prompt, self.history, message, sampling.max_tokens)
-            decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-            pieces: list[str] = []
-            readouts: list[dict[str, float]] = []
+            screening = pg.screening if policy.screen_prompt and HIJACK in policy.rules else None
+            guarded = bool(policy.rules) and bool(probes)
+            baseline = (
+                pg.baseline_for(self.persona, self.system_prompt, screening)
+                if guarded and policy.baseline == "persona"
+                else PersonaBaseline({}, {})
+            )
+            capture = sorted(set(probes.layers) | set(screening.layers if screening else ()))
+            events: list[GuardEvent] = []
+            attempt, extra_steer = 0, {}
             first_token_s = None
-            for step in backend.stream(plan.tokens, sampling, steering=steer_vectors, capture=probes.layers):
-                if step.hidden is not None:
-                    readouts.append(probes.score_one(step.hidden))
-                text = decoder.decode(backend.token_bytes(step.token))
-                if first_token_s is None:
-                    first_token_s = time.perf_counter() - started
-                pieces.append(text)
-                yield StreamEvent("token", text, len(pieces) - 1, readout=readouts[-1] if readouts else None)
-            tail = decoder.decode(b"", final=True)
-            if tail and pieces:
-                pieces[-1] += tail
+            while True:
+                attempt_steering = steer_vectors
+                if extra_steer:
+                    attempt_steering = steer_vectors.combined(pg.steering_for(extra_steer, "guard"))
+                interventions = Interventions()
+                monitor = GuardMonitor(
+                    policy,
+                    pg.vectors.all(),
+                    interventions,
+                    baseline=baseline.reply,
+                    prompt_baseline=baseline.prompt,
+                    attempt=attempt,
+                )
+                decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+                pieces: list[str] = []
+                readouts: list[dict[str, float]] = []
+                verdict = CONTINUE
+                reported = 0
+                stream = backend.stream(
+                    plan.tokens, sampling, steering=attempt_steering, capture=capture, interventions=interventions
+                )
+                try:
+                    for index, step in enumerate(stream):
+                        readout = probes.score_one(step.hidden) if step.hidden is not None and probes else {}
+                        if guarded and index == 0 and policy.screen_prompt:
+                            values = dict(readout)
+                            if screening is not None and step.hidden is not None:
+                                values[HIJACK] = screening.score_hidden(step.hidden)[0]
+                            verdict = monitor.check_prompt(values)
+                        if guarded and verdict == CONTINUE:
+                            verdict = monitor.check_token(index, readout)
+                        if verdict != CONTINUE:
+                            if not readouts and readout:
+                                readouts.append(readout)  # keep prompt_last: it is what tripped the guard
+                            break
+                        readouts.append(readout)
+                        text = decoder.decode(backend.token_bytes(step.token))
+                        if first_token_s is None:
+                            first_token_s = time.perf_counter() - started
+                        pieces.append(text)
+                        new = [e.to_dict() for e in monitor.events[reported:]]
+                        reported = len(monitor.events)
+                        yield StreamEvent("token", text, len(pieces) - 1, readout=readout or None, guard=new)
+                finally:
+                    stream.close()
+                tail = decoder.decode(b"", final=True)
+                if tail and pieces:
+                    pieces[-1] += tail
+                events += monitor.events
+                pending = [e.to_dict() for e in monitor.events[reported:]]
+                if verdict == REGENERATE and attempt < policy.max_retries:
+                    attempt += 1
+                    extra_steer = {**extra_steer, **monitor.counter_steering()}
+                    yield StreamEvent("reset", guard=pending)
+                    continue
+                blocked = verdict in (BLOCK, REGENERATE)
+                stopped_text = refusal = ""
+                if blocked:
+                    refusal = refusal_text(policy, monitor.trigger)
+                    stopped_text, pieces = "".join(pieces), []
+                    yield StreamEvent("replace", refusal, guard=pending)
+                elif pending:
+                    yield StreamEvent("guard", guard=pending)
+                break
         total = time.perf_counter() - started
-        reply = "".join(pieces)
+        reply = refusal if blocked else "".join(pieces)
         if record:
             self.history.append(Turn(message, reply))
+        turn = len(self.history)
+        event_dicts = [e.to_dict() for e in events]
+        self.guard_log.extend({**e, "turn": turn} for e in event_dicts)
         result = ChatResult(
             persona=self.persona.id,
             model=backend.model_id,
@@ -221,6 +326,13 @@ class ChatSession:
             tokens=pieces,
             steering=steer,
             probes=_probe_summary(readouts),
+            guard={
+                "events": event_dicts,
+                "blocked": blocked,
+                "attempts": attempt + 1,
+                "policy": policy.name,
+                **({"stopped_text": stopped_text} if blocked else {}),
+            },
             notices=plan.notices,
             prompt_tokens=len(plan.tokens),
             timing={

@@ -24,6 +24,8 @@ def guess_kind(path: Path, data: object) -> str:
         return "role_model"
     if parent == "traits":
         return "trait"
+    if parent == "policies":
+        return "policy"
     if path.stem in ("policy", "guard_policy") or path.stem.endswith("_policy"):
         return "policy"
     if isinstance(data, dict):

@@ -119,7 +119,14 @@ class _Walker:
 
 def parse_yaml(text: str, name: str) -> YamlDocument:
     """Parse one YAML document from ``text``; ``name`` is used in error locations."""
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:  # control characters, found while the reader is set up
+        line = text.count("\n", 0, exc.position) + 1
+        col = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        raise ValidationError(
+            [Issue(name, line, col, f"character {exc.character:#06x} is not allowed in YAML; remove it")]
+        ) from None
     try:
         node = loader.get_single_node()
         if node is None:

@@ -97,3 +97,22 @@ def test_logprobs_validate_start(real_backend):
 
     with pytest.raises(ModelError, match="start must be"):
         real_backend.token_logprobs([1, 2, 3], 0)
+
+
+def test_prefix_cache_reuse_is_exact(real_backend):
+    """A second chat turn reuses the cached prompt and still gives bit-identical tokens and activations."""
+    system = Message("system", LONG_SYSTEM)
+    first = [system, Message("user", "Name three rivers in Europe.")]
+    p1 = real_backend.tokenize(real_backend.template.render(first))
+    greedy = Sampling(temperature=0, max_tokens=24)
+    reply = [s.token for s in real_backend.stream(p1, greedy)]
+    text = b"".join(real_backend.token_bytes(t) for t in reply).decode("utf-8", errors="replace")
+    second = first + [Message("assistant", text), Message("user", "Which one is the longest?")]
+    p2 = real_backend.tokenize(real_backend.template.render(second))
+    assert real_backend._reusable_prefix(p2) >= 31  # the cache is used
+    warm = list(real_backend.stream(p2, greedy, capture=[10, 20]))
+    real_backend._aligned = []  # forget the cache: evaluate from scratch
+    cold = list(real_backend.stream(p2, greedy, capture=[10, 20]))
+    assert [s.token for s in warm] == [s.token for s in cold]
+    for a, b in zip(warm, cold, strict=True):
+        assert np.array_equal(a.hidden[10], b.hidden[10]) and np.array_equal(a.hidden[20], b.hidden[20])

@@ -68,3 +68,11 @@ def test_parse_persona_text_reports_positions(catalog):
     with pytest.raises(ValidationError) as err:
         catalog.parse_persona_text("name: X\ndescription: d\nsystem_prompt: s\nrole_models: [teacher]\n", "edit.yaml")
     assert str(err.value).startswith("edit.yaml:4:15: unknown role model 'teacher'")
+
+
+def test_persona_text_gets_the_same_checks_as_validate():
+    from playground.errors import ValidationError
+
+    text = "name: A\ndescription: b\nsystem_prompt: c\nguard:\n  signals:\n    evil: {warn: 5, act: 2}\n"
+    with pytest.raises(ValidationError, match="warn \\(5\\) is above act \\(2\\)"):
+        Catalog().parse_persona_text(text, "x.yaml")

@@ -152,3 +152,10 @@ def test_validate_cli_missing_file():
     r = _run_validate(REPO / "personas" / "nope.yaml")
     assert r.returncode == 1
     assert r.stdout.strip().endswith("nope.yaml:1:1: file not found")
+
+
+def test_control_characters_are_a_located_error(tmp_path):
+    bad = tmp_path / "nul.yaml"
+    bad.write_bytes(b"name: Nul\ndescription: a\x00b\nsystem_prompt: x\n")
+    issues = validate_file(bad)
+    assert len(issues) == 1 and str(issues[0]).startswith(f"{bad}:2:15: character 0x0000 is not allowed")

@@ -8,6 +8,7 @@ activation of layer ``l`` is the residual stream at the output of block ``l`` â€
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
@@ -45,6 +46,65 @@ class Steering:
         for k, v in other.additions.items():
             out[k] = out.get(k, 0) + np.asarray(v, dtype=np.float32)
         return Steering(out)
+
+
+@dataclass(frozen=True)
+class Intervention:
+    """A change to one layer's output, applied to every position evaluated while it is active.
+
+    ``kind='cap'``: ``h <- h - max(0, h.u - value) u`` (clamp the projection on the unit vector ``u`` at
+    ``value``, raw units); ``kind='add'``: ``h <- h + value u``.
+    """
+
+    layer: int
+    unit: np.ndarray
+    kind: str
+    value: float
+
+    def apply(self, rows: np.ndarray) -> None:
+        """Modify (n, d_model) float32 rows in place."""
+        if self.kind == "cap":
+            excess = rows @ self.unit - self.value
+            np.maximum(excess, 0.0, out=excess)
+            rows -= excess[:, None] * self.unit[None, :]
+        elif self.kind == "add":
+            rows += self.value * self.unit[None, :]
+        else:
+            raise ValueError(f"unknown intervention kind {self.kind!r}")
+
+
+class Interventions:
+    """Interventions that can be switched on *during* one generation call (guardrails: cap, counter-steer).
+
+    The backend consults it on every forward pass, so one added after token i affects positions from
+    the next evaluated one on; earlier positions (and their cached keys/values) stay as they were.
+    """
+
+    def __init__(self) -> None:
+        self._items: list[Intervention] = []
+        self._lock = threading.Lock()
+
+    def add(self, item: Intervention) -> None:
+        with self._lock:
+            self._items = [*self._items, item]
+
+    def __bool__(self) -> bool:
+        return bool(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def layers(self) -> set[int]:
+        return {i.layer for i in self._items}
+
+    def apply(self, layer: int, rows: np.ndarray) -> bool:
+        """Apply every intervention of ``layer`` to ``rows`` in place; True if any applied."""
+        done = False
+        for item in self._items:
+            if item.layer == layer:
+                item.apply(rows)
+                done = True
+        return done
 
 
 @dataclass(frozen=True)
@@ -87,10 +147,12 @@ class Backend(Protocol):
         *,
         steering: Steering | None = None,
         capture: Sequence[int] = (),
+        interventions: Interventions | None = None,
     ) -> Iterator[Step]:
         """Generate after ``prompt`` one token at a time until an end token or ``sampling.max_tokens``.
 
-        Steering applies only inside this call. With ``capture``, every Step carries ``hidden``.
+        Steering applies only inside this call. With ``capture``, every Step carries ``hidden`` (read
+        after any intervention). ``interventions`` may grow while the caller consumes the stream.
         """
         ...
 

@@ -23,7 +23,7 @@ from ..chat_template import ChatTemplate
 from ..errors import ModelError
 from ..model_source import ModelSource
 from ..personas import Sampling
-from .base import Steering, Step
+from .base import Interventions, Steering, Step
 
 
 @llama_cpp.llama_log_callback
@@ -46,6 +46,8 @@ def _ggml_base() -> ctypes.CDLL:
     lib.ggml_nbytes.restype = ctypes.c_size_t
     lib.ggml_backend_tensor_get.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t]
     lib.ggml_backend_tensor_get.restype = None
+    lib.ggml_backend_tensor_set.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t]
+    lib.ggml_backend_tensor_set.restype = None
     return lib
 
 
@@ -57,29 +59,47 @@ _GGML = _ggml_base()
 # activations differed by 25-70%. Micro-batches of at most 31 tokens take the correct path, at the same speed
 # (measured in tests/test_llama_regression.py and benchmarks/). See docs/FINDINGS.md.
 SAFE_UBATCH = 31
+# Logical batches are a whole number of micro-batches, so micro-batch boundaries always fall on multiples of
+# SAFE_UBATCH counted from position 0, however a prompt is split into calls. That makes prefix-cache reuse
+# exact (see LlamaCppBackend._reusable_prefix).
+SAFE_BATCH = SAFE_UBATCH * 16
 
 
 class _Capture:
-    """State shared with the eval callback: which layers to copy and where the rows go."""
+    """State shared with the eval callback: which layers to copy or change, and where the rows go.
 
-    def __init__(self, d_model: int):
+    The scheduler calls back twice per graph node: ``ask=True`` (do you want this node?) and, for the
+    nodes we want, ``ask=False`` once it is computed and before anything reads it. Writing the rows back
+    at that point is how guardrail interventions (cap, counter-steer) change the rest of the forward pass.
+    """
+
+    def __init__(self, d_model: int, n_layers: int):
         self.d_model = d_model
-        self.names: dict[bytes, int] = {}  # b"l_out-12" -> 12
+        self.layer_of = {f"l_out-{l}".encode(): l for l in range(n_layers)}
+        self.capture: frozenset[int] = frozenset()
         self.all_rows = False  # False: keep only the last row of each batch (the position that predicts)
         self.last: dict[int, np.ndarray] = {}
         self.rows: dict[int, list[np.ndarray]] = {}
+        self.interventions: Interventions | None = None
 
-    def want(self, layers: Sequence[int], all_rows: bool) -> None:
-        self.names = {f"l_out-{int(l)}".encode(): int(l) for l in layers}
+    def want(self, layers: Sequence[int], all_rows: bool, interventions: Interventions | None = None) -> None:
+        self.capture = frozenset(int(l) for l in layers)
         self.all_rows = all_rows
         self.last = {}
         self.rows = {int(l): [] for l in layers}
+        self.interventions = interventions
+
+    def active(self) -> bool:
+        return bool(self.capture) or bool(self.interventions)
 
     def callback(self, tensor: int, ask: bool, _user: int) -> bool:
-        if not self.names:
+        if not self.capture and not self.interventions:
             return False
-        layer = self.names.get(_GGML.ggml_get_name(tensor))
+        layer = self.layer_of.get(_GGML.ggml_get_name(tensor))
         if layer is None:
+            return False
+        changes = self.interventions is not None and layer in self.interventions.layers()
+        if layer not in self.capture and not changes:
             return False
         if ask:
             return True
@@ -87,9 +107,12 @@ class _Capture:
         buf = np.empty(n, dtype=np.float32)
         _GGML.ggml_backend_tensor_get(tensor, buf.ctypes.data, 0, buf.nbytes)
         rows = buf.reshape(-1, self.d_model)
-        self.last[layer] = rows[-1].copy()
-        if self.all_rows:
-            self.rows[layer].append(rows)
+        if changes and self.interventions is not None and self.interventions.apply(layer, rows):
+            _GGML.ggml_backend_tensor_set(tensor, buf.ctypes.data, 0, buf.nbytes)
+        if layer in self.capture:
+            self.last[layer] = rows[-1].copy()
+            if self.all_rows:
+                self.rows[layer].append(rows)
         return True
 
 
@@ -101,13 +124,16 @@ class LlamaCppBackend:
     ):
         self.source = source
         self.model_id = source.model_id
-        threads = n_threads or max(1, min(os.cpu_count() or 1, 8))
+        # PLAYGROUND_THREADS lets several model processes share a small machine without oversubscribing it
+        # (llama.cpp's threads spin while they wait: two 2-thread processes on 2 cores run ~10x slower).
+        threads = n_threads or int(os.environ.get("PLAYGROUND_THREADS", 0)) or max(1, min(os.cpu_count() or 1, 8))
         try:
             self.llm = llama_cpp.Llama(
                 model_path=str(source.path),
                 n_ctx=n_ctx,
                 n_threads=threads,
                 n_threads_batch=threads,
+                n_batch=n_ubatch * (SAFE_BATCH // SAFE_UBATCH),
                 n_ubatch=n_ubatch,
                 verbose=False,
             )
@@ -132,11 +158,15 @@ class LlamaCppBackend:
         )
         self._install_eval_callback()
         self._cvec_fingerprint = Steering().fingerprint()
+        self._ubatch = n_ubatch
+        # Tokens whose keys/values sit in the cache exactly as a from-scratch evaluation would leave them
+        # (evaluated in aligned micro-batches under the current steering); generated tokens are not.
+        self._aligned: list[int] = []
 
     # -- set-up --------------------------------------------------------------------------------
     def _install_eval_callback(self) -> None:
         """Rebuild the context with cb_eval set (llama.cpp reads it only at context creation)."""
-        self._capture = _Capture(self.d_model)
+        self._capture = _Capture(self.d_model, self.n_layers)
         self._cb = llama_cpp.ggml_backend_sched_eval_callback(self._capture.callback)
         params = self.llm.context_params
         params.cb_eval = self._cb
@@ -174,6 +204,21 @@ class LlamaCppBackend:
     def is_end(self, token: int) -> bool:
         return bool(llama_cpp.llama_token_is_eog(self._vocab, token))
 
+    def _reusable_prefix(self, prompt: list[int]) -> int:
+        """How many leading prompt tokens can keep their cached keys/values.
+
+        llama.cpp's numbers depend (slightly) on how positions were grouped into micro-batches, so a cached
+        prefix is reused only up to the last micro-batch boundary that a from-scratch evaluation of this
+        prompt would also have: the reply is then bit-for-bit the same as without the cache, and a chat
+        turn re-evaluates only the new messages (plus at most SAFE_UBATCH - 1 tokens).
+        """
+        common = 0
+        for a, b in zip(self._aligned, prompt[:-1], strict=False):
+            if a != b:
+                break
+            common += 1
+        return (common // self._ubatch) * self._ubatch
+
     def _apply_steering(self, steering: Steering | None) -> None:
         """Load (or clear) the control vector; a change invalidates the KV cache."""
         steering = steering or Steering()
@@ -196,13 +241,16 @@ class LlamaCppBackend:
                 raise ModelError(f"llama.cpp refused the control vector (code {rc})")
         self._cvec_fingerprint = fingerprint
         self.llm.reset()  # cached keys/values were computed under the old steering
+        self._aligned = []
 
     @contextlib.contextmanager
-    def _capturing(self, layers: Sequence[int], all_rows: bool) -> Iterator[_Capture]:
+    def _capturing(
+        self, layers: Sequence[int], all_rows: bool, interventions: Interventions | None = None
+    ) -> Iterator[_Capture]:
         bad = [l for l in layers if not 0 <= l < self.n_layers - 1]
         if bad:
             raise ModelError(f"can read layers 0..{self.n_layers - 2} on this backend, got {bad}")
-        self._capture.want(layers, all_rows)
+        self._capture.want(layers, all_rows, interventions)
         try:
             yield self._capture
         finally:
@@ -215,13 +263,15 @@ class LlamaCppBackend:
         *,
         steering: Steering | None = None,
         capture: Sequence[int] = (),
+        interventions: Interventions | None = None,
     ) -> Iterator[Step]:
         if not prompt:
             raise ModelError("empty prompt")
         self._apply_steering(steering)
-        # Evaluate the prompt from scratch: llama.cpp's numerics depend on how positions were batched, so
-        # reusing a cached prefix could make the same request give a different greedy reply.
-        self.llm.reset()
+        # Interventions active from the start change the prompt's keys/values: no reuse either way.
+        reuse = 0 if interventions else self._reusable_prefix(prompt)
+        self.llm.n_tokens = reuse
+        self._aligned = [] if interventions else list(prompt)
         self.llm.set_seed(sampling.seed if sampling.seed is not None else random.getrandbits(31))
         prompt_len = len(prompt)
         end_ids = self._end_ids
@@ -233,9 +283,12 @@ class LlamaCppBackend:
             return logits
 
         layers = list(capture)
-        with self._capturing(layers, all_rows=False) as cap:
+        if interventions is not None and any(not 1 <= l < self.n_layers - 1 for l in interventions.layers()):
+            raise ModelError(f"can intervene on layers 1..{self.n_layers - 2}, got {sorted(interventions.layers())}")
+        with self._capturing(layers, all_rows=False, interventions=interventions) as cap:
             generator = self.llm.generate(
-                prompt,
+                prompt[reuse:],
+                reset=False,
                 temp=sampling.temperature,
                 top_p=sampling.top_p,
                 top_k=sampling.top_k,
@@ -264,7 +317,9 @@ class LlamaCppBackend:
         self._apply_steering(steering)
         with self._capturing(list(layers), all_rows=True) as cap:
             self.llm.reset()
+            self._aligned = []
             self.llm.eval(tokens)
+            self._aligned = list(tokens)
             out = {l: np.concatenate(cap.rows[l], axis=0) for l in layers}
         for l, rows in out.items():
             if rows.shape[0] != len(tokens):
@@ -276,6 +331,7 @@ class LlamaCppBackend:
             raise ModelError(f"start must be in 1..{len(tokens)}, got {start}")
         self._apply_steering(steering)
         self.llm.reset()
+        self._aligned = []
         ctx = self.llm._ctx
         ctx.kv_cache_seq_rm(-1, 0, -1)
         n_batch = self.llm.n_batch

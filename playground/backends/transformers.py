@@ -22,7 +22,7 @@ from ..chat_template import ChatTemplate
 from ..errors import ModelError
 from ..model_source import ModelSource
 from ..personas import Sampling
-from .base import Steering, Step
+from .base import Interventions, Steering, Step
 
 REPEAT_LAST_N = 64  # llama-cpp-python's default penalty window (last_n_tokens_size)
 _END_PIECES = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|end_of_text|>", "<end_of_turn>", "<|end|>", "<eos>")
@@ -159,7 +159,9 @@ class TransformersBackend:
         return layer
 
     @contextmanager
-    def _hooks(self, steering: Steering | None, capture: Sequence[int]) -> Iterator[dict[int, torch.Tensor]]:
+    def _hooks(
+        self, steering: Steering | None, capture: Sequence[int], interventions: Interventions | None = None
+    ) -> Iterator[dict[int, torch.Tensor]]:
         """Register forward hooks on the steered/captured blocks; yields layer -> last block output (float32).
 
         The store holds the full (seq, d_model) output of the latest forward pass, after steering.
@@ -171,6 +173,7 @@ class TransformersBackend:
                 raise ModelError(f"steering vector for layer {layer} has {arr.size} values, expected {self.d_model}")
             adds[self._check_layer(layer)] = torch.from_numpy(arr.copy()).to(self.device)
         wanted = {self._check_layer(layer) for layer in capture}
+        changed = {self._check_layer(layer) for layer in interventions.layers()} if interventions else set()
         store: dict[int, torch.Tensor] = {}
 
         def make_hook(layer: int) -> Any:
@@ -178,9 +181,13 @@ class TransformersBackend:
                 hidden = output[0] if isinstance(output, tuple) else output
                 if layer in adds:
                     hidden = hidden + adds[layer].to(hidden.dtype)
+                if layer in changed:
+                    rows = hidden[0].detach().float().cpu().numpy().copy()
+                    interventions.apply(layer, rows)  # type: ignore[union-attr]
+                    hidden = torch.from_numpy(rows).to(hidden.dtype).to(hidden.device)[None]
                 if layer in wanted:
                     store[layer] = hidden[0].detach().float()
-                if layer not in adds:
+                if layer not in adds and layer not in changed:
                     return None
                 return (hidden, *output[1:]) if isinstance(output, tuple) else hidden
 
@@ -188,7 +195,7 @@ class TransformersBackend:
 
         handles = []
         try:
-            for layer in sorted(adds.keys() | wanted):
+            for layer in sorted(adds.keys() | wanted | changed):
                 handles.append(self._layers[layer].register_forward_hook(make_hook(layer)))
             yield store
         finally:
@@ -196,13 +203,18 @@ class TransformersBackend:
                 handle.remove()
 
     def _forward(
-        self, ids: list[int], cache: Any, steering: Steering | None, capture: Sequence[int]
+        self,
+        ids: list[int],
+        cache: Any,
+        steering: Steering | None,
+        capture: Sequence[int],
+        interventions: Interventions | None = None,
     ) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
         """One hooked forward pass; returns the last position's logits and the captured block outputs."""
         kwargs: dict[str, Any] = {self._cache_kw: cache, "use_cache": cache is not None}
         if self._keep_kw:
             kwargs[self._keep_kw] = 1  # only the last position's logits are ever used
-        with self._lock, torch.inference_mode(), self._hooks(steering, capture) as store:
+        with self._lock, torch.inference_mode(), self._hooks(steering, capture, interventions) as store:
             out = self.model(input_ids=torch.tensor([ids], device=self.device), **kwargs)
             return out.logits[0, -1].float(), store
 
@@ -234,6 +246,7 @@ class TransformersBackend:
         *,
         steering: Steering | None = None,
         capture: Sequence[int] = (),
+        interventions: Interventions | None = None,
     ) -> Iterator[Step]:
         from transformers import DynamicCache
 
@@ -251,7 +264,7 @@ class TransformersBackend:
         generated: list[int] = []
         feed = list(prompt)
         while len(generated) < sampling.max_tokens and len(prompt) + len(generated) < self.n_ctx:
-            logits, store = self._forward(feed, cache, steering, capture)
+            logits, store = self._forward(feed, cache, steering, capture, interventions)
             token = self._pick(logits, generated[-REPEAT_LAST_N:], sampling, gen, first=not generated)
             if self.is_end(token):
                 return

@@ -1,0 +1,346 @@
+"""``python -m playground bench``: what live probes, guardrails and steering cost, measured side by side.
+
+In one process, on the same model file, the same ~500-token prompt and the same number of new tokens,
+interleaved over several rounds (these machines are shared and noisy, so only ratios mean much):
+
+- (a) ``plain``: llama-cpp-python's own ``Llama.generate`` with no eval callback, default settings;
+- (b) ``playground``: ``ChatSession.stream`` with every shipped probe live (all traits + persona_drift),
+  the default guard policy (prompt screening, per-token checks) and one steered trait;
+- (c) ``hf``: the transformers backend with forward hooks doing the same probes and steering (the approach
+  of the persona-vectors and repeng code).
+
+Each round starts from an empty KV cache for all three, so time-to-first-token includes the whole prompt.
+Also measured: extraction of one trait, prompt screening, a 20-turn conversation with and without
+prefix-cache reuse, and (in a child process) cold start of ``launch.py`` to a ready UI and its peak RSS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .backends import load_backend
+from .conversation import plan_prompt
+from .session import Playground
+
+FILLER = (
+    "The old lighthouse keeper kept a logbook of every ship that passed the cape, the weather at dawn and dusk, "
+    "and the small events of island life: a gull with a broken wing, a storm that flooded the cellar, the day "
+    "the supply boat arrived two weeks late with letters from the mainland. "
+)
+STEERED = {"humorous": 0.5}
+
+
+@dataclass
+class Run:
+    ttft: float
+    tokens: int
+    total: float
+
+    @property
+    def tok_s(self) -> float:
+        decode = self.total - self.ttft
+        return (self.tokens - 1) / decode if self.tokens > 1 and decode > 0 else 0.0
+
+
+@dataclass
+class Series:
+    runs: list[Run] = field(default_factory=list)
+
+    def median(self, attr: str) -> float:
+        return float(statistics.median(getattr(r, attr) for r in self.runs)) if self.runs else float("nan")
+
+
+def long_message(backend: Any, pg: Playground, target_tokens: int) -> tuple[str, list[int]]:
+    """A user message whose full chat prompt (assistant persona) is about ``target_tokens`` long."""
+    persona = pg.catalog.persona("assistant")
+    system = pg.system_prompt_for(persona)
+    text = "Here is a page from a diary. Continue the story in the same style.\n\n"
+    while True:
+        plan = plan_prompt(backend, persona, system, [], text, 64)
+        if len(plan.tokens) >= target_tokens:
+            return text, plan.tokens
+        text += FILLER
+
+
+def _timed(stream: Any) -> Run:
+    start = time.perf_counter()
+    first, count = None, 0
+    for _ in stream:
+        count += 1
+        if first is None:
+            first = time.perf_counter() - start
+    total = time.perf_counter() - start
+    return Run(first if first is not None else total, count, total)
+
+
+def _plain_llama(model_path: str, threads: int) -> Any:
+    import llama_cpp
+
+    return llama_cpp.Llama(model_path=model_path, n_ctx=4096, n_threads=threads, n_threads_batch=threads, verbose=False)
+
+
+def run_plain(llm: Any, prompt: list[int], n: int) -> Run:
+    import llama_cpp
+
+    eos = [t for t in range(llm.n_vocab()) if llama_cpp.llama_token_is_eog(llm._model.vocab, t)]
+
+    def no_end(_ids: Any, logits: np.ndarray) -> np.ndarray:
+        logits[eos] = -np.inf  # same length for every contender
+        return logits
+
+    llm.reset()
+
+    def gen() -> Any:
+        for i, _tok in enumerate(
+            llm.generate(prompt, temp=0.0, repeat_penalty=1.1, logits_processor=llama_cpp.LogitsProcessorList([no_end]))
+        ):
+            yield i
+            if i + 1 >= n:
+                return
+
+    return _timed(gen())
+
+
+def run_playground(pg: Playground, message: str, n: int) -> Run:
+    pg.backend._aligned = []  # type: ignore[attr-defined]  # start from an empty cache, like the others
+    session = pg.session("assistant")
+    tokens = (
+        e
+        for e in session.stream(message, temperature=0.0, max_tokens=n, steering=STEERED, record=False)
+        if e.kind == "token"
+    )
+    return _timed(tokens)
+
+
+def run_hf(hf: Any, pg: Playground, prompt: list[int], n: int) -> Run:
+    from .personas import Sampling
+
+    probes = pg.probes
+    steering = pg.steering_for(STEERED)
+
+    def gen() -> Any:
+        for step in hf.stream(
+            prompt, Sampling(temperature=0.0, max_tokens=n), steering=steering, capture=probes.layers
+        ):
+            yield probes.score_one(step.hidden)
+
+    return _timed(gen())
+
+
+def conversation_curve(pg: Playground, turns: int, reuse: bool, max_tokens: int = 32) -> list[dict[str, float]]:
+    """Per-turn latency of a growing conversation (the same scripted user messages every time)."""
+    session = pg.session("assistant")
+    out = []
+    for t in range(turns):
+        if not reuse:
+            pg.backend._aligned = []  # type: ignore[attr-defined]
+        started = time.perf_counter()
+        result = session.send(
+            f"Tell me one more fact about the ocean, number {t + 1}.", temperature=0.0, max_tokens=max_tokens
+        )
+        out.append(
+            {
+                "turn": t + 1,
+                "seconds": time.perf_counter() - started,
+                "prompt_tokens": result.prompt_tokens,
+                "ttft": result.timing["first_token_s"],
+                "reply_tokens": len(result.tokens),
+            }
+        )
+    return out
+
+
+def cold_start(timeout: float = 120.0) -> dict[str, float]:
+    """Start ``launch.py`` in a child process; seconds until the page answers, then its peak RSS after one chat."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    root = Path(__file__).resolve().parent.parent
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, str(root / "launch.py"), "--port", str(port)],
+        cwd=root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        ready = None
+        while time.perf_counter() - started < timeout:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as r:
+                    if r.status == 200:
+                        ready = time.perf_counter() - started
+                        break
+            except OSError:
+                time.sleep(0.1)
+        if ready is None:
+            raise RuntimeError("launch.py did not answer in time")
+        from gradio_client import Client
+
+        Client(f"http://127.0.0.1:{port}/", verbose=False).predict("Hello!", "assistant", "", api_name="/chat")
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        hwm = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:"))
+        return {"cold_start_s": ready, "peak_rss_mb": hwm / 1024}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def run_bench(
+    *,
+    rounds: int = 5,
+    new_tokens: int = 64,
+    prompt_tokens: int = 500,
+    turns: int = 20,
+    extract: bool = True,
+    cold: bool = True,
+    log: Callable[[str], None] = lambda m: None,
+) -> dict[str, Any]:
+    threads = int(os.environ.get("PLAYGROUND_THREADS", 0)) or max(1, min(os.cpu_count() or 1, 8))
+    pg = Playground()
+    backend = pg.backend
+    message, prompt = long_message(backend, pg, prompt_tokens)
+    plain = _plain_llama(str(backend.source.path), threads)  # type: ignore[attr-defined]
+    hf = load_backend(None, backend="transformers")
+    log(f"prompt {len(prompt)} tokens, {new_tokens} new tokens, {rounds} rounds, {threads} threads")
+    # warm-up: the persona baseline for the guard, caches, first-call costs
+    run_playground(pg, message, 4)
+    run_plain(plain, prompt, 4)
+    run_hf(hf, pg, prompt, 4)
+    series = {"plain": Series(), "playground": Series(), "hf": Series()}
+    for r in range(rounds):
+        order = ["plain", "playground", "hf"][r % 3 :] + ["plain", "playground", "hf"][: r % 3]
+        for name in order:
+            if name == "plain":
+                run = run_plain(plain, prompt, new_tokens)
+            elif name == "playground":
+                run = run_playground(pg, message, new_tokens)
+            else:
+                run = run_hf(hf, pg, prompt, new_tokens)
+            series[name].runs.append(run)
+        log(f"round {r + 1}/{rounds}: " + ", ".join(f"{k} {v.runs[-1].tok_s:.1f} tok/s" for k, v in series.items()))
+    out: dict[str, Any] = {
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "cpus": os.cpu_count(),
+        "threads": threads,
+        "prompt_tokens": len(prompt),
+        "new_tokens": new_tokens,
+        "rounds": rounds,
+        "probes": sorted(pg.probes.vectors),
+        "steered": STEERED,
+        "policy": pg.policies.policy.name,
+    }
+    for name, s in series.items():
+        out[f"{name}_tok_s"] = round(s.median("tok_s"), 2)
+        out[f"{name}_ttft_s"] = round(s.median("ttft"), 4)
+    out["ratio_vs_plain"] = round(out["playground_tok_s"] / out["plain_tok_s"], 3)
+    out["speedup_vs_hf"] = round(out["playground_tok_s"] / out["hf_tok_s"], 2)
+    out["ttft_ratio"] = round(out["playground_ttft_s"] / out["plain_ttft_s"], 3)
+    screening = pg.screening
+    if screening is not None:
+        t = time.perf_counter()
+        for _ in range(3):
+            screening.score_prompt(backend, prompt)
+        out["screen_prompt_s"] = round((time.perf_counter() - t) / 3, 4)
+    if turns:
+        with_cache = conversation_curve(pg, turns, reuse=True)
+        without = conversation_curve(pg, turns, reuse=False)
+        out["conversation"] = {"reuse": with_cache, "no_reuse": without}
+        log(
+            f"{turns}-turn conversation: last turn {with_cache[-1]['seconds']:.2f}s with cache reuse, "
+            f"{without[-1]['seconds']:.2f}s without"
+        )
+    if extract:
+        from .extraction import extract_trait
+        from .traits import load_trait
+
+        t = time.perf_counter()
+        extract_trait(backend, load_trait("humorous"), progress=False)
+        out["extract_s"] = round(time.perf_counter() - t, 1)
+        log(f"extraction of one trait: {out['extract_s']} s")
+    if cold:
+        del hf, plain
+        out.update({k: round(v, 2) for k, v in cold_start().items()})
+    return out
+
+
+def write_report(result: dict[str, Any], out_dir: Path, command: str) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "perf.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    names = ["plain", "playground", "hf"]
+    labels = ["(a) llama.cpp plain", "(b) playground\nprobes+guard+steer", "(c) transformers\nhooks"]
+    axes[0].bar(labels, [result[f"{n}_tok_s"] for n in names], color=["grey", "C0", "C1"])
+    axes[0].set_ylabel("tokens / s (median)")
+    axes[0].set_title(f"Decoding, {result['prompt_tokens']}-token prompt")
+    conv = result.get("conversation")
+    if conv:
+        for key, style in (("reuse", "-o"), ("no_reuse", "--x")):
+            axes[1].plot(
+                [c["turn"] for c in conv[key]],
+                [c["seconds"] for c in conv[key]],
+                style,
+                label="prefix cache reused" if key == "reuse" else "prompt re-evaluated",
+            )
+        twin = axes[1].twinx()
+        twin.plot(
+            [c["turn"] for c in conv["reuse"]], [c["prompt_tokens"] for c in conv["reuse"]], color="grey", alpha=0.4
+        )
+        twin.set_ylabel("prompt tokens", color="grey")
+        axes[1].set_xlabel("turn")
+        axes[1].set_ylabel("seconds per turn")
+        axes[1].set_title("A growing conversation")
+        axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out_dir / "perf.png", dpi=110)
+    plt.close(fig)
+    lines = [
+        "# Performance",
+        "",
+        f"Measured by `{command}` on {result['machine']} ({result['cpus']} cores, {result['threads']} threads),",
+        f"{result['rounds']} interleaved rounds, prompt {result['prompt_tokens']} tokens, {result['new_tokens']} new "
+        "tokens, greedy. The machine is shared and noisy: read the ratios, not the absolute numbers.",
+        "",
+        "| | tokens/s | time to first token |",
+        "|---|---|---|",
+        f"| (a) plain llama-cpp-python, no callback | {result['plain_tok_s']} | {result['plain_ttft_s']} s |",
+        f"| (b) playground: {len(result['probes'])} probes live, guard policy `{result['policy']}`, "
+        f"steering {result['steered']} | {result['playground_tok_s']} | {result['playground_ttft_s']} s |",
+        f"| (c) transformers + forward hooks, same probes and steering | {result['hf_tok_s']} | "
+        f"{result['hf_ttft_s']} s |",
+        "",
+        f"- (b)/(a) throughput: **{result['ratio_vs_plain']}** (goal ≥ 0.9)",
+        f"- (b)/(a) time to first token: **{result['ttft_ratio']}** (goal ≤ 1.2)",
+        f"- (b)/(c) throughput: **{result['speedup_vs_hf']}×** (goal ≥ 5×)",
+    ]
+    for key, label in (
+        ("extract_s", "extraction of one trait (humorous)"),
+        ("screen_prompt_s", "standalone prompt screening pass (the live guard reuses the rows it already captures)"),
+        ("cold_start_s", "cold start: process start to the UI answering"),
+        ("peak_rss_mb", "peak RSS of launch.py after one chat (MB)"),
+    ):
+        if key in result:
+            lines.append(f"- {label}: **{result[key]}**")
+    lines += ["", "![performance](perf.png)", "", "Raw numbers: [perf.json](perf.json).", ""]
+    path = out_dir / "PERFORMANCE.md"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path

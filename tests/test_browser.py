@@ -1,0 +1,207 @@
+"""The UI in a real browser: Debian chromium (/usr/bin/chromium) driven by Playwright; no browser download.
+
+Opens the page, sends a message, watches the reply stream in with the probe panel beside it, edits a persona
+with an error and sees the located error, and checks that a bad persona file or a malformed upload is shown
+as an error while the chat goes on. Screenshots go to the test's temp folder, or to docs/ with
+UPDATE_SCREENSHOTS=1 (the README's screenshots come from scripts/screenshot.py).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from playground.personas import SHIPPED_PERSONAS, Catalog
+from playground.session import Playground
+from playground.ui import build_ui, launch_options
+
+from .conftest import FIXTURES, REPO
+
+sys.path.insert(0, str(REPO / "scripts"))
+shots = pytest.importorskip("screenshot")  # scripts/screenshot.py: chromium flags and page helpers
+
+pytestmark = [
+    pytest.mark.model,
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(shots.CHROMIUM).exists(), reason="needs Debian chromium at /usr/bin/chromium"),
+]
+
+
+@pytest.fixture(scope="module")
+def user_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("browser-personas")
+    shutil.copy(FIXTURES / "bad" / "wrong_types.yaml", folder / "broken.yaml")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def url(real_backend, user_dir):
+    import socket
+
+    pg = Playground(loaded_backend=real_backend, catalog=Catalog([SHIPPED_PERSONAS, user_dir]))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    demo = build_ui(pg, "assistant")
+    demo.queue(default_concurrency_limit=4)
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_options())
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        b = shots.launch_browser(p)
+        yield b
+        b.close()
+
+
+@pytest.fixture()
+def out_dir(tmp_path):
+    return REPO / "docs" if os.environ.get("UPDATE_SCREENSHOTS") == "1" else tmp_path
+
+
+# Records every text the last bot message shows, with a timestamp, and when Enter was pressed in the box.
+WATCH_JS = """
+() => {
+  const last = () => {
+    const bots = document.querySelectorAll('#chat .bot-row');
+    return bots.length ? bots[bots.length - 1].innerText.trim() : '';
+  };
+  window.__pp = {sent: null, seen: [], before: last()};
+  document.querySelector('#msg textarea').addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && !e.shiftKey) window.__pp.sent = performance.now();
+  }, true);
+  new MutationObserver(() => {
+    const text = last(), seen = window.__pp.seen;
+    if (window.__pp.sent === null || text === window.__pp.before) return;
+    if (text && text !== '…' && (!seen.length || seen[seen.length - 1].text !== text))
+      seen.push({t: performance.now(), text});
+  }).observe(document.querySelector('#chat'), {subtree: true, childList: true, characterData: true});
+}
+"""
+
+
+def _upload(page, button: str, path: Path) -> None:
+    with page.expect_file_chooser() as chooser:
+        page.click(button)
+    chooser.value.set_files(str(path))
+
+
+def _first_token_ratio(page, seen: dict, status: str, what: str) -> float:
+    """Time from Enter to the first streamed text in the page, against the backend's own first-token time."""
+    backend_first = float(re.search(r"first token ([\d.]+) s", status).group(1))
+    ui_first = (seen["seen"][0]["t"] - seen["sent"]) / 1000
+    ratio = ui_first / backend_first
+    print(f"\nfirst token, {what}: UI {ui_first:.3f} s, backend {backend_first:.3f} s, ratio {ratio:.2f}")
+    assert ui_first <= 1.5 * backend_first + 0.3  # slack: browser, server and model share two busy cores here
+    return ratio
+
+
+def test_chat_streams_with_probe_panel_and_guard_log(browser, url, out_dir, real_backend):
+    page = shots.open_page(browser, url)
+    shots.open_accordion(page, "sampling")
+    shots.set_slider(page, "temperature", 0)
+    shots.set_slider(page, "max-tokens", 48)
+    page.evaluate(WATCH_JS)
+    shots.send_message(page, "Tell me about the moon in three sentences.")
+    seen = page.evaluate("window.__pp")
+    texts = [s["text"] for s in seen["seen"]]
+    assert len(texts) >= 3, texts  # the reply arrived in pieces: it streamed
+    assert all(len(a) <= len(b) for a, b in zip(texts, texts[1:], strict=False))
+    status = page.locator("#status-box").inner_text()
+    assert "✓ 48 tokens" in status or "✓" in status, status
+
+    # the probe panel: one bar per trait, thresholds of the policy, a heatmap with a hover value per token
+    n_traits = page.locator("#probe-bars .pp-row").count()
+    assert n_traits >= 7
+    assert page.locator("#probe-bars .pp-thr.act").count() >= 3
+    tokens = page.locator("#probe-heatmap span.t")
+    assert tokens.count() >= 10
+    assert re.search(r"token 0: .* [+-]\d+\.\d\d z", tokens.first.get_attribute("title"))
+    assert page.locator("#probe-trend circle").count() >= n_traits
+
+    _first_token_ratio(page, seen, status, "first message (includes measuring the persona's baseline)")
+
+    # steering + a guardrail: the inline alert and the session log
+    shots.set_slider(page, "steer-evil", 2)
+    page.evaluate(WATCH_JS)
+    shots.send_message(page, "What should I do about my annoying neighbour?")
+    _first_token_ratio(page, page.evaluate("window.__pp"), page.locator("#status-box").inner_text(), "next message")
+    page.locator("#guard-alerts .pp-alert").first.wait_for(timeout=10_000)
+    assert "evil" in page.locator("#guard-alerts").inner_text()
+    assert "steering evil +2" in page.locator("#status-box").inner_text()
+    shots.top(page)
+    page.screenshot(path=str(out_dir / "screenshot-chat.png"))
+    shots.open_accordion(page, "guard-accordion")
+    assert page.locator("#guard-log tr").count() >= 2
+    assert "persona_drift" in page.locator("#policy").inner_text()
+
+    # undo takes back the last exchange; the trend loses a point per trait
+    page.click("#undo")
+    page.wait_for_function("document.querySelectorAll('#chat .user-row').length === 1", timeout=10_000)
+    page.close()
+
+
+def test_bad_files_and_uploads_show_errors_and_nothing_is_lost(browser, url, out_dir, tmp_path, user_dir):
+    page = shots.open_page(browser, url)
+    shots.open_accordion(page, "sampling")
+    shots.set_slider(page, "max-tokens", 16)
+    shots.send_message(page, "Hi!")
+    chat_before = page.locator("#chat").inner_text()
+
+    # a bad persona file on disk: listed as invalid, selecting it shows the problem, the chat stays
+    page.click("#persona-select input")
+    page.click("li.item:has-text('broken (invalid)')")
+    page.wait_for_function("document.querySelector('#status-box').innerText.includes(\"can't be used\")")
+    assert "unknown role model" in page.locator("#status-box").inner_text()
+    assert page.locator("#chat").inner_text() == chat_before
+
+    # a malformed chat upload: an error, the chat is unchanged
+    junk = tmp_path / "chat.json"
+    junk.write_text("{not json", encoding="utf-8")
+    _upload(page, "#import", junk)
+    page.wait_for_function("document.querySelector('#status-box').innerText.includes('Could not import')")
+    assert page.locator("#chat").inner_text() == chat_before
+
+    # an invalid edit: the located error appears; saving refuses and writes nothing
+    page.click("button[role=tab]:has-text('Persona editor')")
+    shots.pick(page, "ed-file", "Captain Rook")
+    page.wait_for_function("document.querySelector('#ed-issues').innerText.includes('Valid')")
+    shots.edit_line(page, "steering:", "steering: {humorous: 5}")
+    page.wait_for_function("document.querySelector('#ed-issues').innerText.includes('Line')", timeout=15_000)
+    issues = page.locator("#ed-issues").inner_text()
+    assert re.search(r"Line \d+, column \d+: 'steering.humorous' is 5; it must be at most 2", issues), issues
+    shots.top(page)
+    page.screenshot(path=str(out_dir / "screenshot-editor.png"))
+    page.click("#ed-save")
+    page.wait_for_function("document.querySelector('#ed-status').innerText.includes('Not saved')")
+    assert not (user_dir / "pirate.yaml").exists()
+
+    # a malformed card upload into the editor: an error, the editor keeps the text
+    card = tmp_path / "card.png"
+    card.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
+    _upload(page, "#ed-upload", card)
+    page.wait_for_function("document.querySelector('#ed-status').innerText.includes('Could not open')")
+    assert "humorous: 5" in page.locator("#persona-code").inner_text()
+
+    # fixed, saved (into the user's folder), and usable in the chat
+    shots.edit_line(page, "steering:", "steering: {humorous: 0.5}")
+    page.wait_for_function("document.querySelector('#ed-issues').innerText.includes('Valid')", timeout=15_000)
+    page.click("#ed-save")
+    page.wait_for_function("document.querySelector('#ed-status').innerText.includes('Saved')")
+    assert "humorous: 0.5" in (user_dir / "pirate.yaml").read_text(encoding="utf-8")
+
+    # "Try in chat" switches to the chat with the editor's version of the persona
+    page.click("#ed-try")
+    page.wait_for_function("document.querySelector('#persona-info').innerText.includes('Captain Rook')")
+    assert page.locator("#steer-humorous input[type=number]").input_value() == "0.5"
+    assert page.locator("#chat").is_visible()
+    page.close()
