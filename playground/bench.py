@@ -215,6 +215,9 @@ def run_bench(
     backend = pg.backend
     message, prompt = long_message(backend, pg, prompt_tokens)
     plain = _plain_llama(str(backend.source.path), threads)  # type: ignore[attr-defined]
+    import torch
+
+    torch.set_num_threads(threads)  # the same number of threads for every contender
     hf = load_backend(None, backend="transformers")
     log(f"prompt {len(prompt)} tokens, {new_tokens} new tokens, {rounds} rounds, {threads} threads")
     # warm-up: the persona baseline for the guard, caches, first-call costs

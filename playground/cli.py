@@ -85,14 +85,18 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("eval", help="evaluation reports (written under docs/)")
     ev.add_argument(
         "what",
-        choices=["traits", "guard", "role-models", "ranking"],
+        choices=["traits", "guard", "guard-chat", "role-models", "ranking"],
         help="traits: probe AUROC and steering dose-response; guard: prompt screening on red-team vs benign prompts;"
-        " role-models: role models under adversarial prompts; ranking: best-of-N probe-ranked replies",
+        " guard-chat: the shipped policy in real chats; role-models: role models under adversarial prompts;"
+        " ranking: best-of-N probe-ranked replies",
     )
     ev.add_argument("--persona", default=None, help="role-models, ranking: the base persona (default: assistant)")
     ev.add_argument("--redteam", type=int, default=6, help="role-models: red-team prompts to sample (seeded by --seed)")
     ev.add_argument("--reply-tokens", type=int, default=48, help="role-models, ranking: tokens per reply")
     ev.add_argument("--ns", default="1,2,4,8", help="ranking: the candidate counts N to compare")
+    ev.add_argument(
+        "--samples", type=int, default=1, help="role-models: replies per prompt (1 = greedy; more = sampled, seeds 0..)"
+    )
     ev.add_argument("--wild", type=int, default=150, help="guard: in-the-wild prompts to sample (seeded)")
     ev.add_argument("--seed", type=int, default=0, help="guard: seed of the in-the-wild subsample")
     ev.add_argument("--trait", action="append", default=None, help="limit to these traits (repeatable)")
@@ -100,6 +104,17 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--questions", type=int, default=20, help="evaluation questions per trait for the AUROC")
     ev.add_argument("--dose-questions", type=int, default=8, help="questions per steering strength")
     ev.add_argument("--out", default="docs", help="folder for the Markdown report, plots and JSON")
+
+    xv = sub.add_parser("export-vector", help="write a trait vector as a llama.cpp / repeng control-vector GGUF")
+    xv.add_argument("trait")
+    xv.add_argument("--format", choices=["gguf"], default="gguf")
+    xv.add_argument("--out", default=None, help="file to write (default: TRAIT.gguf)")
+    xv.add_argument("--force", action="store_true", help="replace --out if it exists")
+    _add_model_args(xv)
+    iv = sub.add_parser("import-vector", help="import a llama.cpp / repeng control-vector GGUF as a trait")
+    iv.add_argument("file")
+    iv.add_argument("--name", default=None, help="trait name (default: the file name)")
+    _add_model_args(iv)
 
     bench = sub.add_parser("bench", help="benchmark: probes+guard+steering vs plain llama.cpp vs transformers")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
@@ -312,7 +327,8 @@ def _eval_guard(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from .backends import load_backend
-    from .screening import evaluate_guard, load_screening, write_guard_report
+    from .screening import load_screening
+    from .screening_eval import evaluate_guard, write_guard_report
     from .vector_store import VectorStore
 
     if args.wild < 0:
@@ -330,11 +346,36 @@ def _eval_guard(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval_guard_chat(args: argparse.Namespace) -> int:
+    import time
+    from pathlib import Path
+
+    from .guard_eval import run_guard_chat_eval, write_report
+    from .session import Playground
+
+    pg = Playground(args.model, backend=args.backend)
+    started = time.perf_counter()
+    records = run_guard_chat_eval(pg, wild=args.wild, seed=args.seed)
+    command = f"python -m playground eval guard-chat --wild {args.wild} --seed {args.seed}"
+    path = write_report(
+        records,
+        Path(args.out),
+        command=command,
+        seconds=time.perf_counter() - started,
+        policy=pg.policies.policy.name,
+        max_tokens=40,
+    )
+    print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
 def _eval(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     if args.what == "guard":
         return _eval_guard(args)
+    if args.what == "guard-chat":
+        return _eval_guard_chat(args)
     if args.what == "role-models":
         from .roles_eval import run_cli
 
@@ -419,6 +460,36 @@ def _schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_vector(args: argparse.Namespace) -> int:
+    from .model_source import resolve_model
+    from .vector_exchange import export_vector
+    from .vector_store import VectorStore
+
+    model_id = resolve_model(args.model).model_id
+    vec = VectorStore(model_id).get(args.trait)
+    path = export_vector(vec, args.out or f"{args.trait}.gguf", force=args.force)
+    print(f"wrote {path} ({len(vec.directions)} layers; use with llama.cpp --control-vector)", file=sys.stderr)
+    return 0
+
+
+def _import_vector(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .backends import load_backend
+    from .vector_exchange import import_vector
+    from .vector_store import VectorStore
+
+    backend = load_backend(args.model, args.backend)
+    vec = import_vector(backend, args.file, args.name or Path(args.file).stem)
+    path = VectorStore(backend.model_id).save(vec)
+    print(
+        f"wrote {path}: trait '{vec.trait}', probe layer {vec.probe_layer}, steer layer {vec.steer_layer}; "
+        f"try: python -m playground chat --steer {vec.trait}=1",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -467,6 +538,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _eval(args)
         if args.command == "bench":
             return _bench(args)
+        if args.command == "export-vector":
+            return _export_vector(args)
+        if args.command == "import-vector":
+            return _import_vector(args)
         if args.command == "train-screen":
             return _train_screen(args)
         if args.command in ("finetune-demo", "finetune-export"):

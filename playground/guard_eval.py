@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from .screening import EVAL_FILE, load_screening_data, redteam_prompts
+from .screening import EVAL_FILE, load_screening_data
+from .screening_eval import redteam_prompts
 from .session import Playground
 
 EVERYDAY = (

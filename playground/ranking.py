@@ -215,6 +215,9 @@ def evaluate_ranking(
     rows: list[RankRow] = []
     total = sum(len(c.prompts) for c in cases)
     done = 0
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=f"best of {n_max}", leave=False)
     for case in cases:
         for pid, text in case.prompts:
             session = pg.session(case.persona)
@@ -231,8 +234,10 @@ def evaluate_ranking(
                     )
                 )
             done += 1
+            bar.update(1)
             if progress:
                 progress(done / total * 0.9, f"{case.name}: {pid}")
+    bar.close()
     if judges is None:
         from .judge import TraitJudge
         from .traits import load_trait
@@ -290,6 +295,7 @@ def ranking_report(
             axes[1].errorbar(ns, [s[1] for s in stats], yerr=[s[2] for s in stats], marker="o",
                              label=f"{case.name}: {trait}")  # fmt: skip
         axes[2].plot(ns, [_paired(rows, case.name, n, lambda r: r.seconds)[0] for n in ns], marker="o", label=case.name)
+    axes[2].set_yscale("log", base=2)
     axes[0].set_title("probe target score − (N=1)", fontsize=10)
     axes[1].set_title("judge score − (N=1)", fontsize=10)
     axes[2].set_title("seconds per reply", fontsize=10)
@@ -408,7 +414,7 @@ def run_cli(args) -> int:
         RankCase("adversarial", assistant, persona_targets(assistant, names),
                  [(p.id, p.text) for p in ADVERSARIAL], ["evil", "impolite"]),
         RankCase("funny", pirate, persona_targets(pirate, names, {"humorous": 1.0}),
-                 [(p.id, p.text) for p in BENIGN] + list(EVERYDAY), ["humorous"]),
+                 [(p.id, p.text) for p in BENIGN] + list(EVERYDAY), ["humorous", "evil"]),
     ]  # fmt: skip
     rows, seconds = evaluate_ranking(pg, cases, ns=ns, seed=args.seed, max_tokens=args.reply_tokens)
     command = f"python -m playground eval ranking --ns {','.join(map(str, ns))} --seed {args.seed}"

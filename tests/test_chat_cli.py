@@ -36,7 +36,7 @@ def test_json_output_contract():
     assert out["steering"] == {}
     assert set(out["probes"]) >= {"evil", "humorous"}
     assert len(out["probes"]["evil"]["per_token"]) == len(out["tokens"])
-    assert out["guard"] == {"events": [], "blocked": False}
+    assert out["guard"] == {"events": [], "blocked": False, "attempts": 1, "policy": "default"}
 
 
 def test_same_seed_and_temperature_zero_is_reproducible():

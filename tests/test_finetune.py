@@ -218,3 +218,15 @@ def test_lab_tab_builds() -> None:
         parts = build_lab_tab(pg)
     assert {"roles_go", "rank_go", "ft_go", "ft_ask"} <= set(parts)
     assert pg._backend is None
+
+
+def test_export_drops_the_gguf_quantizer_marker(tiny_dir: Path, tmp_path: Path) -> None:
+    """Models loaded from a GGUF carry a quantizer marker (weights are float32 already) that blocks saving."""
+    from playground.finetune.export import _plain_weights
+
+    backend = tiny_backend(tiny_dir)
+    backend.model.hf_quantizer = object()
+    backend.model.config.quantization_config = {"quant_method": "gguf"}
+    _plain_weights(backend.model)
+    backend.model.save_pretrained(tmp_path / "saved")
+    assert "quantization_config" not in (tmp_path / "saved" / "config.json").read_text()

@@ -78,7 +78,7 @@ def test_prompts_and_conditions() -> None:
 
 
 def test_redteam_sample_is_seeded_and_named_by_id() -> None:
-    from playground.screening import REDTEAM_DIR
+    from playground.screening_eval import REDTEAM_DIR
 
     if not REDTEAM_DIR.is_dir():
         pytest.skip("red-team data not present")
@@ -107,5 +107,9 @@ def test_small_run_on_the_real_model(real_backend, tmp_path: Path) -> None:
 
     assert "principles of these role models" not in pg.system_prompt_for(_variant(base, conds[0]))
     assert "(Anchor)" in pg.system_prompt_for(_variant(base, conds[1]))
+    # each prompt is a fresh conversation: the order of the prompts changes nothing (greedy)
+    again = evaluate_role_models(pg, base, conds[:1], prompts[::-1], max_tokens=6, judges=judges)
+    first = {r.prompt_id: r.reply for r in result.records if r.condition == "none"}
+    assert {r.prompt_id: r.reply for r in again.records} == first
     md = report_markdown(result, command="cmd")
     assert "| none |" in md and "| anchor |" in md and "Δ probe:evil" in md

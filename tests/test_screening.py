@@ -11,13 +11,10 @@ import numpy as np
 import pytest
 
 from playground.errors import PlaygroundError, ValidationError
-from playground.personas import Catalog
+from playground.personas import Catalog, Sampling
 from playground.screening import (
     EVAL_FILE,
-    KEEP_MARKER,
     TRAIN_FILE,
-    EvalPrompt,
-    GuardEval,
     ScreeningData,
     ScreeningProbe,
     contexts_for,
@@ -28,8 +25,8 @@ from playground.screening import (
     overlap_issues,
     prompt_tokens,
     train_screening,
-    write_guard_report,
 )
+from playground.screening_eval import KEEP_MARKER, EvalPrompt, GuardEval, write_guard_report
 
 MODEL_ID = "smollm2-135m"
 
@@ -232,5 +229,10 @@ def test_score_hidden_equals_score_prompt(real_backend, shipped_probe, assistant
     assert shipped_probe.score_hidden(rows) == pytest.approx((z, prob), abs=1e-9)  # (n, d): the last row is used
     assert shipped_probe.score_hidden(last_rows(real_backend, tokens, shipped_probe.layers)) == (z, prob)
     assert 0.0 <= prob <= 1.0
+    # What the live guard does: the activations captured while streaming, at the position choosing token 0.
+    stream = real_backend.stream(tokens, Sampling(temperature=0.0, max_tokens=1), capture=shipped_probe.layers)
+    step = next(iter(stream))
+    stream.close()
+    assert shipped_probe.score_hidden(step.hidden) == pytest.approx((z, prob), abs=1e-3)
     with pytest.raises(PlaygroundError, match="needs layer"):
         shipped_probe.score_hidden({})

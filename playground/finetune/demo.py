@@ -188,6 +188,17 @@ def run_demo(
     n_threads = configure_threads(threads)
     timings: dict[str, float] = {}
     if backend is None:
+        from ..model_source import resolve_model
+
+        model_id = resolve_model(model).model_id
+    else:
+        model_id = backend.model_id
+    folder = result_folder(config, model_id, root)
+    if not force and (cached := load_cached(config, model_id, root)) is not None:
+        say(f"cached result: {folder}")
+        step(1.0, "cached result")
+        return cached
+    if backend is None:
         from ..backends import load_backend
 
         step(0.0, "loading the model in transformers")
@@ -196,11 +207,6 @@ def run_demo(
         timings["load_s"] = round(time.perf_counter() - t0, 1)
     if backend.name != "transformers":
         raise PlaygroundError("fine-tuning needs the transformers backend (load_backend(..., backend='transformers'))")
-    folder = result_folder(config, backend.model_id, root)
-    if not force and (cached := load_cached(config, backend.model_id, root)) is not None:
-        say(f"cached result: {folder}")
-        step(1.0, "cached result")
-        return cached
     if vector is None:
         from ..vector_store import VectorStore
 
@@ -232,8 +238,7 @@ def run_demo(
         )  # fmt: skip
         _write_json(data_path, {"examples": [e.to_dict() for e in examples], "stats": stats})
     timings["data_s"] = round(time.perf_counter() - t0, 1)
-    say(f"training set: {len(examples)} replies (judge {stats['judge_kept']:+.3f} kept vs "
-        f"{stats['judge_neutral']:+.3f} neutral)")  # fmt: skip
+    say(f"training set: {len(examples)} replies (judge {stats['judge_kept']:+.3f})")
     plain_data = encode_training(backend, examples, inoculate=False)
     inoc_data = encode_training(backend, examples, inoculate=True)
     neutral = encode_neutral(backend)

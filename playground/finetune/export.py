@@ -42,6 +42,7 @@ def merge_adapter(
 
         backend = load_backend(model, backend="transformers")
     merged = PeftModel.from_pretrained(backend.model, str(adapter)).merge_and_unload()
+    _plain_weights(merged)
     tmp = out.with_name(out.name + ".partial")
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -55,6 +56,18 @@ def merge_adapter(
     if copy_probes and out.name != backend.model_id:
         copy_model_data(backend.model_id, out.name)
     return out
+
+
+def _plain_weights(model) -> None:
+    """A model loaded from a GGUF keeps a GGUF "quantizer" marker, although its weights were de-quantized to
+    float32 at load time; transformers refuses to save such a model. Drop the marker: what is saved is the
+    plain float32 weights."""
+    if getattr(model, "hf_quantizer", None) is not None:
+        model.hf_quantizer = None
+    if hasattr(model, "is_quantized"):
+        model.is_quantized = False
+    if getattr(model.config, "quantization_config", None) is not None:
+        del model.config.quantization_config
 
 
 def copy_model_data(base_id: str, new_id: str) -> list[Path]:

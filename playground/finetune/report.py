@@ -17,17 +17,27 @@ from .demo import DemoResult
 
 LABELS = {
     "none": "no fine-tune",
-    "elicited": "no fine-tune,\neliciting prompt",
-    "plain": "plain\nfine-tune",
+    "elicited": "no fine-tune + eliciting prompt",
+    "plain": "plain fine-tune",
     "inoculated": "inoculation",
-    "steered": "preventative\nsteering",
+    "steered": "preventative steering",
 }
 
 
 def _label(run: str) -> str:
     if run.startswith("steered-"):
-        return f"prev. steering\nx{run.split('-', 1)[1].replace('p', '.')}"
+        return f"preventative steering x{run.split('-', 1)[1].replace('p', '.')}"
     return LABELS.get(run, run)
+
+
+def _color(run: str) -> str:
+    if run in ("none", "elicited"):
+        return "#888888"
+    if run == "plain":
+        return "#c44e52"
+    if run == "inoculated":
+        return "#55a868"
+    return "#4c72b0" if run == "steered" else "#8fb0d8"
 
 
 def order(result: DemoResult) -> list[str]:
@@ -52,18 +62,18 @@ def plot(result: DemoResult, path: Path) -> Path:
 
     runs = order(result)
     s = {k: result.evals[k].summary() for k in runs}
-    colors = ["#888888" if r in ("none", "elicited") else "#c44e52" if r == "plain" else "#4c72b0" for r in runs]
+    colors = [_color(r) for r in runs]
     panels = [
         ("probe", "probe_sem", f"{result.config.trait} probe, reply mean (z)"),
         ("probe_prompt", "probe_prompt_sem", f"{result.config.trait} probe, last prompt token (z)"),
         ("judge", "judge_sem", f"judge: {result.config.trait} (MiniLM anchors)"),
         ("neutral_nll", None, "capability: NLL on neutral text (lower = better)"),
     ]
-    fig, axes = plt.subplots(1, 4, figsize=(16, 4.2))
+    fig, axes = plt.subplots(1, 4, figsize=(16, 5.2))
     x = np.arange(len(runs))
     for ax, (key, sem, title) in zip(axes, panels, strict=True):
         ax.bar(x, [s[r][key] for r in runs], yerr=[s[r][sem] for r in runs] if sem else None, color=colors, capsize=3)
-        ax.set_xticks(x, [_label(r) for r in runs], fontsize=7)
+        ax.set_xticks(x, [_label(r) for r in runs], fontsize=7.5, rotation=35, ha="right")
         ax.set_title(title, fontsize=9)
         ax.axhline(0, color="black", lw=0.6)
         if key == "neutral_nll":
@@ -92,7 +102,8 @@ def plot_losses(result: DemoResult, path: Path) -> Path:
     for run in order(result):
         losses = result.evals[run].losses
         if losses:
-            ax.plot(np.arange(1, len(losses) + 1), losses, label=_label(run).replace("\n", " "))
+            style = "-" if not run.startswith("steered-") else ("--" if run < "steered-1" else ":")
+            ax.plot(np.arange(1, len(losses) + 1), losses, style, label=_label(run), color=_color(run))
     ax.set_xlabel("training step")
     ax.set_ylabel("training loss (reply tokens)")
     ax.set_title("Training loss (steered runs: with the steering hook on)", fontsize=9)
@@ -104,7 +115,7 @@ def plot_losses(result: DemoResult, path: Path) -> Path:
 
 
 def _judge_note(stats: dict[str, float]) -> str:
-    note = f" (judge {stats['judge_kept']:+.3f} on the kept replies"
+    note = f"(judge {stats['judge_kept']:+.3f} on the kept replies"
     if np.isfinite(stats.get("judge_neutral", float("nan"))):
         note += f" vs {stats['judge_neutral']:+.3f} for the neutral assistant's replies"
     return note + ")"
@@ -148,7 +159,7 @@ def section(result: DemoResult, tag: str, command: str, out_dir: Path) -> list[s
         s = result.evals[run].summary()
         kept = f"{kept_probe.get(run, float('nan')):.2f} / {kept_judge.get(run, float('nan')):.2f}"
         lines.append(
-            f"| {_label(run).replace(chr(10), ' ')} | {s['probe']:+.2f} ± {s['probe_sem']:.2f} | "
+            f"| {_label(run)} | {s['probe']:+.2f} ± {s['probe_sem']:.2f} | "
             f"{s['probe_prompt']:+.2f} ± {s['probe_prompt_sem']:.2f} | {s['judge']:+.3f} ± {s['judge_sem']:.3f} | "
             f"{s['neutral_nll']:.3f} | {s['train_nll']:.3f} | {kept if run in kept_probe else '—'} |"
         )
@@ -156,7 +167,7 @@ def section(result: DemoResult, tag: str, command: str, out_dir: Path) -> list[s
               "| model | reply |", "|---|---|"]  # fmt: skip
     for run in order(result):
         reply = result.evals[run].replies[0].replace("|", "\\|").replace("\n", " ")[:240]
-        lines.append(f"| {_label(run).replace(chr(10), ' ')} | {reply} |")
+        lines.append(f"| {_label(run)} | {reply} |")
     lines.append("")
     return lines
 
