@@ -98,7 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--samples", type=int, default=1, help="role-models: replies per prompt (1 = greedy; more = sampled, seeds 0..)"
     )
     ev.add_argument("--wild", type=int, default=150, help="guard: in-the-wild prompts to sample (seeded)")
-    ev.add_argument("--seed", type=int, default=0, help="guard: seed of the in-the-wild subsample")
+    ev.add_argument(
+        "--seed", type=int, default=0, help="guard, role-models: seed of the red-team subsample; ranking: base seed"
+    )
     ev.add_argument("--trait", action="append", default=None, help="limit to these traits (repeatable)")
     _add_model_args(ev)
     ev.add_argument("--questions", type=int, default=20, help="evaluation questions per trait for the AUROC")

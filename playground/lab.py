@@ -190,7 +190,9 @@ def finetune_live(
         result = None if force else load_cached(config, resolve_model(model).model_id)
         if result is None:
             step(0.0, "loading the model in transformers")
-            result = run_demo(config, backend=_clean_backend(model), force=force, progress=step)
+            backend = _clean_backend(model)
+            _FT.wrapped = "(training)"  # peft wraps the model in place: a failed run must not leave it for reuse
+            result = run_demo(config, backend=backend, force=force, progress=step)
             _FT.wrapped, _FT.peft_model = result.key, result.peft_model
         _FT.result = result
         OUT_DIR.mkdir(parents=True, exist_ok=True)

@@ -140,16 +140,21 @@ def build_lab_tab(pg) -> dict[str, Any]:
 
     c["roles_go"].click(
         run_roles, [c["roles_persona"], c["roles_n"], c["roles_tokens"]], [c["roles_md"], c["roles_img"]],
-        concurrency_id="model",
+        api_name="lab_role_models", concurrency_id="lab_model",
     )  # fmt: skip
     c["rank_go"].click(
         run_rank,
         [c["rank_persona"], c["rank_n"], c["rank_targets"], c["rank_seed"], c["rank_msg"]],
         [c["rank_md"], c["rank_table"]],
-        concurrency_id="model",
+        api_name="lab_best_of",
+        concurrency_id="lab_model",
     )
-    c["ft_mode"].change(lambda mode: lab.finetune_config_text(mode == "quick"), c["ft_mode"], c["ft_config"])
+    c["ft_mode"].change(
+        lambda mode: lab.finetune_config_text(mode == "quick"), c["ft_mode"], c["ft_config"], api_visibility="private"
+    )
     c["ft_go"].click(run_ft, [c["ft_mode"], c["ft_force"]], [c["ft_md"], c["ft_img"], c["ft_loss"]],
-                     concurrency_id="finetune")  # fmt: skip
-    c["ft_ask"].click(ask_ft, [c["ft_mode"], c["ft_msg"]], c["ft_table"], concurrency_id="finetune")
+                     api_name="lab_finetune", concurrency_id="lab_finetune")  # fmt: skip
+    c["ft_ask"].click(
+        ask_ft, [c["ft_mode"], c["ft_msg"]], c["ft_table"], api_name="lab_ask_finetuned", concurrency_id="lab_finetune"
+    )
     return c

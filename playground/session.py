@@ -318,7 +318,8 @@ class ChatSession:
             self.history.append(Turn(message, reply))
         turn = len(self.history)
         event_dicts = [e.to_dict() for e in events]
-        self.guard_log.extend({**e, "turn": turn} for e in event_dicts)
+        if record:  # candidates (best-of-N) and scratch replies stay out of the session's log
+            self.guard_log.extend({**e, "turn": turn} for e in event_dicts)
         result = ChatResult(
             persona=self.persona.id,
             model=backend.model_id,

@@ -101,8 +101,7 @@ def export_main(args: argparse.Namespace) -> int:
     if not (adapter / "adapter_config.json").is_file():
         runs = sorted(p.name for p in (folder / "adapters").glob("*") if p.is_dir()) if folder.is_dir() else []
         raise PlaygroundError(
-            f"no adapter '{args.run}' in {folder} (found: {', '.join(runs) or 'none'}); run "
-            f"`{_command(args)}` first"
+            f"no adapter '{args.run}' in {folder} (found: {', '.join(runs) or 'none'}); run `{_command(args)}` first"
         )
     out = Path(args.out).expanduser()
     if args.adapter_only:
