@@ -20,7 +20,7 @@ import numpy as np
 from .backends.base import Backend
 from .errors import PlaygroundError
 from .files import write_atomic
-from .personas import PACKAGE_ROOT, Catalog
+from .personas import Catalog
 from .screening import (
     BENIGN_GROUPS,
     EVAL_FILE,
@@ -32,9 +32,10 @@ from .screening import (
     load_screening_data,
     prompt_tokens,
 )
+from .shared_data import shared_data_dir
 
 # -- evaluation (python -m playground eval guard) ---------------------------------------------------
-REDTEAM_DIR = PACKAGE_ROOT.parent / "shared" / "data" / "redteam"
+REDTEAM_DIR = shared_data_dir() / "redteam"
 GENERATOR_NAME = "SmolLM"
 SIGNALS = ("screen", "persona_drift", "evil", "screen+drift")
 LONG_WORDS = 150  # "length-matched" benign prompts: at least this many words

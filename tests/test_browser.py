@@ -23,13 +23,9 @@ from playground.ui import build_ui, launch_options
 from .conftest import FIXTURES, REPO
 
 sys.path.insert(0, str(REPO / "scripts"))
-shots = pytest.importorskip("screenshot")  # scripts/screenshot.py: chromium flags and page helpers
+import screenshot as shots  # noqa: E402  # scripts/screenshot.py: chromium flags and page helpers
 
-pytestmark = [
-    pytest.mark.model,
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(shots.CHROMIUM).exists(), reason="needs Debian chromium at /usr/bin/chromium"),
-]
+pytestmark = [pytest.mark.model, pytest.mark.browser]
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +52,9 @@ def url(real_backend, user_dir):
 
 @pytest.fixture(scope="module")
 def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
+    from playwright import sync_api
+
+    assert Path(shots.CHROMIUM).exists(), f"{shots.CHROMIUM} missing: `make test` installs Debian chromium"
     with sync_api.sync_playwright() as p:
         b = shots.launch_browser(p)
         yield b

@@ -26,12 +26,13 @@ from playground.cli import main
 from playground.conversation import plan_prompt
 from playground.errors import PlaygroundError, ValidationError
 from playground.personas import Catalog, Persona
+from playground.shared_data import shared_data_dir
 from playground.yaml_source import parse_yaml
 
 from .conftest import REPO
 from .test_conversation import WordBackend
 
-CARDS = Path(__file__).resolve().parents[2] / "shared" / "data" / "cards"
+CARDS = shared_data_dir() / "cards"
 REAL_CARDS = sorted([*CARDS.rglob("*.png"), *CARDS.rglob("*.json")])
 
 
@@ -372,8 +373,7 @@ def test_real_card_round_trips(path, catalog):
 
 
 def test_real_cards_are_present():
-    if not CARDS.is_dir():
-        pytest.skip(f"{CARDS} not present")
+    assert CARDS.is_dir(), f"{CARDS}: shared character cards not found (set PLAYGROUND_SHARED_DATA)"
     assert len(REAL_CARDS) >= 4
 
 

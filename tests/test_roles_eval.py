@@ -80,8 +80,7 @@ def test_prompts_and_conditions() -> None:
 def test_redteam_sample_is_seeded_and_named_by_id() -> None:
     from playground.screening_eval import REDTEAM_DIR
 
-    if not REDTEAM_DIR.is_dir():
-        pytest.skip("red-team data not present")
+    assert REDTEAM_DIR.is_dir(), f"{REDTEAM_DIR}: shared red-team data not found (set PLAYGROUND_SHARED_DATA)"
     a, b = redteam_sample(3, seed=1), redteam_sample(3, seed=1)
     assert [p.id for p in a] == [p.id for p in b] and len(a) == 3
     assert all(p.kind == "redteam" and p.id.split("/")[0] in ("dan", "corpus") for p in a)
