@@ -64,7 +64,7 @@ class Activation:
         return self.before + self.after
 
 
-_ENTRY_FIELDS = (
+ENTRY_FIELDS = (
     "content",
     "keys",
     "secondary_keys",
@@ -86,7 +86,7 @@ def entry_from_data(data: dict[str, Any]) -> LoreEntry:
     """Build an entry from validated persona-YAML data."""
     defaults = LoreEntry("")
     values: dict[str, Any] = {}
-    for name in _ENTRY_FIELDS:
+    for name in ENTRY_FIELDS:
         if name in data and data[name] is not None:
             value = data[name]
             if isinstance(value, list):
@@ -116,7 +116,7 @@ def entry_to_data(entry: LoreEntry) -> dict[str, Any]:
     """Persona-YAML data for an entry; fields equal to their defaults are left out."""
     defaults = LoreEntry("")
     out: dict[str, Any] = {}
-    for name in _ENTRY_FIELDS:
+    for name in ENTRY_FIELDS:
         value = getattr(entry, name)
         if name != "content" and value == getattr(defaults, name):
             continue

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..lorebook import ENTRY_FIELDS as ENTRY_FIELD_NAMES
 from ..lorebook import entry_from_data, entry_to_data, invalid_keys
 from .report import ImportReport
 
@@ -11,21 +12,8 @@ _BOOLS = ("selective", "constant", "enabled", "case_sensitive", "use_regex", "re
 _INTS = ("insertion_order", "priority", "scan_depth", "token_budget")
 _TEXTS = ("name", "comment", "content", "description")
 _KEY_LISTS = ("keys", "secondary_keys")
-ENTRY_FIELDS = (
-    "keys",
-    "content",
-    "secondary_keys",
-    "selective",
-    "constant",
-    "enabled",
-    "case_sensitive",
-    "use_regex",
-    "insertion_order",
-    "priority",
-    "position",
-    "name",
-    "comment",
-)
+# The persona lorebook's entry fields (lorebook.ENTRY_FIELDS) are the card fields that have a home.
+ENTRY_FIELDS = tuple(f for f in ENTRY_FIELD_NAMES if f != "extras")
 BOOK_FIELDS = ("name", "description", "scan_depth", "token_budget", "recursive_scanning")
 
 
