@@ -18,9 +18,8 @@ import pytest
 
 from playground.personas import SHIPPED_PERSONAS, Catalog
 from playground.session import Playground
-from playground.ui import build_ui, launch_options
 
-from .conftest import FIXTURES, REPO
+from .conftest import FIXTURES, REPO, running_ui
 
 sys.path.insert(0, str(REPO / "scripts"))
 import screenshot as shots  # noqa: E402  # scripts/screenshot.py: chromium flags and page helpers
@@ -37,17 +36,9 @@ def user_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def url(real_backend, user_dir):
-    import socket
-
     pg = Playground(loaded_backend=real_backend, catalog=Catalog([SHIPPED_PERSONAS, user_dir]))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    demo = build_ui(pg, "assistant")
-    demo.queue(default_concurrency_limit=4)
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_options())
-    yield f"http://127.0.0.1:{port}/"
-    demo.close()
+    with running_ui(pg) as address:
+        yield address
 
 
 @pytest.fixture(scope="module")

@@ -117,35 +117,24 @@ def test_capture_is_cleared_when_the_consumer_stops_early(playground):
     assert not backend._capture.active()
 
 
-def test_cli_steer_and_score_json():
-    r = subprocess.run(
-        [sys.executable, "-m", "playground", "chat", "--json", "--steer", "humorous=0.8", "--max-tokens", "12", "Hi"],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=120,
+def _playground_cli(*args: str, timeout: int = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "playground", *args], capture_output=True, text=True, cwd=REPO, timeout=timeout
     )
+
+
+def test_cli_steer_and_score_json():
+    r = _playground_cli("chat", "--json", "--steer", "humorous=0.8", "--max-tokens", "12", "Hi")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["steering"] == {"humorous": 0.8}
     assert set(out["probes"]) >= TRAITS
-    r = subprocess.run(
-        [sys.executable, "-m", "playground", "score", "--persona", "pirate", "--json", "--reply", "Arr, matey!", "Hi"],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=120,
-    )
+    r = _playground_cli("score", "--persona", "pirate", "--json", "--reply", "Arr, matey!", "Hi")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["reply"] == "Arr, matey!" and out["steering"] == {}
     assert len(out["probes"]["evil"]["per_token"]) == len(out["tokens"])
-    bad = subprocess.run(
-        [sys.executable, "-m", "playground", "chat", "--json", "--steer", "evil", "Hi"],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-    )
+    bad = _playground_cli("chat", "--json", "--steer", "evil", "Hi")
     assert bad.returncode == 2 and "expected TRAIT=STRENGTH" in bad.stderr
 
 

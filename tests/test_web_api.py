@@ -12,10 +12,9 @@ import pytest
 from playground.errors import PlaygroundError
 from playground.personas import SHIPPED_PERSONAS, Catalog
 from playground.session import Playground
-from playground.ui import build_ui, launch_options
 from playground.web import ChatState, parse_steer_json
 
-from .conftest import FIXTURES
+from .conftest import FIXTURES, running_ui
 
 pytestmark = pytest.mark.model
 
@@ -46,16 +45,8 @@ def pg(real_backend, user_dir):
 
 @pytest.fixture(scope="module")
 def server(pg):
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    demo = build_ui(pg, "assistant")
-    demo.queue(default_concurrency_limit=4)
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_options())
-    yield f"http://127.0.0.1:{port}/"
-    demo.close()
+    with running_ui(pg) as address:
+        yield address
 
 
 def _client(url):
