@@ -54,10 +54,12 @@ def generate_reply(
 
 
 def reply_rows(backend: Backend, reply: Reply, layers: list[int]) -> dict[int, np.ndarray]:
-    """Activations at the positions that chose each reply token: layer -> (n_reply, d)."""
-    hs = backend.hidden_states(reply.prompt + reply.tokens, layers)
+    """Activations at the positions that chose each reply token: layer -> (n_reply, d).
+
+    Read right after generating the reply, the backend can reuse the prompt's cached keys/values (exactly)."""
     start = len(reply.prompt) - 1
-    return {l: rows[start : start + len(reply.tokens)] for l, rows in hs.items()}
+    hs = backend.hidden_states(reply.prompt + reply.tokens, layers, start=start)
+    return {l: rows[: len(reply.tokens)] for l, rows in hs.items()}
 
 
 def _auroc(pos: np.ndarray, neg: np.ndarray) -> float:
@@ -89,16 +91,18 @@ def extract_trait(
     bar = tqdm(total=len(questions), desc=f"extract {trait.name}", disable=not progress, file=sys.stderr)
     for j, question in enumerate(questions):
         eliciting, suppressing = pairs[j % len(pairs)]
+        # Each reply's activations are read right after it is generated, while its prompt is still cached.
         pos = generate_reply(backend, eliciting, question, max_tokens)
+        pr = reply_rows(backend, pos, layers) if pos.tokens else {}
         neg = generate_reply(backend, suppressing, question, max_tokens)
+        nr = reply_rows(backend, neg, layers) if neg.tokens and neg.tokens != pos.tokens else {}
         neu = generate_reply(backend, neutral_system, question, max_tokens)
         if neu.tokens:
             for l, rows in reply_rows(backend, neu, layers).items():
                 neutral_rows[l].append(rows)
-        if not pos.tokens or not neg.tokens or pos.tokens == neg.tokens:
+        if not pr or not nr:
             dropped += 1
         else:
-            pr, nr = reply_rows(backend, pos, layers), reply_rows(backend, neg, layers)
             pos_means.append({l: pr[l].mean(axis=0) for l in layers})
             neg_means.append({l: nr[l].mean(axis=0) for l in layers})
             kept_q.append(j)

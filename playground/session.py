@@ -18,6 +18,7 @@ from .guard import BLOCK, CONTINUE, HIJACK, REGENERATE, GuardEvent, GuardMonitor
 from .persona_baseline import PersonaBaseline, baseline_key, measure_baseline
 from .personas import Catalog, Persona, compose_system_prompt, render_placeholders
 from .probes import ProbeSet, build_steering, summarize
+from .stop_strings import StopScanner, stop_strings_for
 from .vector_store import VectorStore
 
 if TYPE_CHECKING:
@@ -248,6 +249,18 @@ class ChatSession:
             events: list[GuardEvent] = []
             attempt, extra_steer = 0, {}
             first_token_s = None
+            stop_strings = stop_strings_for(self.user_name)
+
+            def show(items: list[tuple[str, tuple[dict[str, float], list[dict[str, Any]]]]]) -> Iterator[StreamEvent]:
+                """Emit pieces the stop-string scanner released, each with its readout and guard events."""
+                nonlocal first_token_s
+                for text, (readout, guard) in items:
+                    if first_token_s is None:
+                        first_token_s = time.perf_counter() - started
+                    readouts.append(readout)
+                    pieces.append(text)
+                    yield StreamEvent("token", text, len(pieces) - 1, readout=readout or None, guard=guard)
+
             while True:
                 attempt_steering = steer_vectors
                 if extra_steer:
@@ -266,6 +279,7 @@ class ChatSession:
                 readouts: list[dict[str, float]] = []
                 verdict = CONTINUE
                 reported = 0
+                stops: StopScanner[tuple[dict[str, float], list[dict[str, Any]]]] = StopScanner(stop_strings)
                 stream = backend.stream(
                     plan.tokens, sampling, steering=attempt_steering, capture=capture, interventions=interventions
                 )
@@ -283,17 +297,18 @@ class ChatSession:
                             if not readouts and readout:
                                 readouts.append(readout)  # keep prompt_last: it is what tripped the guard
                             break
-                        readouts.append(readout)
                         text = decoder.decode(backend.token_bytes(step.token))
-                        if first_token_s is None:
-                            first_token_s = time.perf_counter() - started
-                        pieces.append(text)
                         new = [e.to_dict() for e in monitor.events[reported:]]
                         reported = len(monitor.events)
-                        yield StreamEvent("token", text, len(pieces) - 1, readout=readout or None, guard=new)
+                        # Pieces that could begin a stop string ("\nUser:") wait until the next tokens decide.
+                        yield from show(stops.push(text, (readout, new)))
+                        if stops.stopped:
+                            break
                 finally:
                     stream.close()
-                tail = decoder.decode(b"", final=True)
+                if verdict == CONTINUE:
+                    yield from show(stops.flush())
+                tail = "" if stops.stopped else decoder.decode(b"", final=True)
                 if tail and pieces:
                     pieces[-1] += tail
                 events += monitor.events
@@ -307,7 +322,7 @@ class ChatSession:
                 stopped_text = refusal = ""
                 if blocked:
                     refusal = refusal_text(policy, monitor.trigger)
-                    stopped_text, pieces = "".join(pieces), []
+                    stopped_text, pieces = "".join(pieces) + stops.held_text(), []
                     yield StreamEvent("replace", refusal, guard=pending)
                 elif pending:
                     yield StreamEvent("guard", guard=pending)

@@ -126,7 +126,8 @@ class _Judge:
         """(NLL, repeated 3-grams, distinct tokens, letters, expression) of one reply."""
         tokens = prompt + reply
         nll = float(-self.backend.token_logprobs(tokens, len(prompt)).mean())
-        rows = self.backend.hidden_states(tokens, [self.layer])[self.layer][len(prompt) - 1 : len(tokens) - 1]
+        # (right after the log-probabilities pass, the backend can reuse its cached keys/values exactly)
+        rows = self.backend.hidden_states(tokens, [self.layer], start=len(prompt) - 1)[self.layer][: len(reply)]
         expression = float(((rows @ self.unit - self.mean) / self.std).mean())
         return nll, repeated_ngram_share(reply), distinct_share(reply), letter_share(self.text(reply)), expression
 

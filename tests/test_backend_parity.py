@@ -12,6 +12,7 @@ import pytest
 
 from playground.backends import load_backend
 from playground.chat_template import Message
+from playground.errors import ModelError
 from playground.personas import Sampling
 from playground.probes import ProbeSet
 from playground.vector_store import VectorStore
@@ -116,3 +117,26 @@ def test_prefix_cache_reuse_is_exact(real_backend):
     assert [s.token for s in warm] == [s.token for s in cold]
     for a, b in zip(warm, cold, strict=True):
         assert np.array_equal(a.hidden[10], b.hidden[10]) and np.array_equal(a.hidden[20], b.hidden[20])
+
+
+def test_reads_after_a_generation_reuse_its_cache_exactly(real_backend):
+    """hidden_states(start=...) and token_logprobs right after generating a reply reuse the prompt's cached
+    keys/values and still give bit-identical numbers to a fresh evaluation (extraction relies on this)."""
+    prompt = real_backend.tokenize(
+        real_backend.template.render([Message("system", LONG_SYSTEM), Message("user", "Name three rivers.")])
+    )
+    reply = [s.token for s in real_backend.stream(prompt, Sampling(temperature=0, max_tokens=20))]
+    tokens = prompt + reply
+    start = len(prompt) - 1
+    assert real_backend._reusable_prefix(tokens) >= 31
+    warm = real_backend.hidden_states(tokens, [4, 12], start=start)
+    warm_lp = real_backend.token_logprobs(tokens, len(prompt))
+    real_backend._aligned = []
+    cold = real_backend.hidden_states(tokens, [4, 12])
+    real_backend._aligned = []
+    cold_lp = real_backend.token_logprobs(tokens, len(prompt))
+    assert warm[4].shape == (len(tokens) - start, real_backend.d_model)
+    assert np.array_equal(warm[4], cold[4][start:]) and np.array_equal(warm[12], cold[12][start:])
+    assert np.array_equal(warm_lp, cold_lp)
+    with pytest.raises(ModelError, match="start must be"):
+        real_backend.hidden_states(tokens, [4], start=len(tokens) + 1)

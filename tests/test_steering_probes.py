@@ -114,7 +114,7 @@ def test_capture_is_cleared_when_the_consumer_stops_early(playground):
     gen = backend.stream(prompt, Sampling(temperature=0, max_tokens=50), capture=[5], steering=Steering())
     next(gen)
     gen.close()
-    assert not backend._capture.active()
+    assert not backend._filter.active()
 
 
 def _playground_cli(*args: str, timeout: int = 120) -> subprocess.CompletedProcess:

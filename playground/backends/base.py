@@ -157,9 +157,11 @@ class Backend(Protocol):
         ...
 
     def hidden_states(
-        self, tokens: list[int], layers: Sequence[int], *, steering: Steering | None = None
+        self, tokens: list[int], layers: Sequence[int], *, steering: Steering | None = None, start: int = 0
     ) -> dict[int, np.ndarray]:
-        """Teacher-forced activations: layer -> (len(tokens), d_model) float32, one row per position."""
+        """Teacher-forced activations: layer -> (len(tokens) - start, d_model) float32, one row per position
+        from ``start`` on. The rows are the same whatever ``start`` is; a backend may skip recomputing a cached
+        prefix before ``start`` when that gives bit-identical rows."""
         ...
 
     def token_logprobs(self, tokens: list[int], start: int, *, steering: Steering | None = None) -> np.ndarray:

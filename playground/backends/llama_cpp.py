@@ -12,8 +12,8 @@ import ctypes
 import os
 import random
 import sys
+from collections import deque
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 
 import llama_cpp
 import llama_cpp._internals as internals
@@ -24,6 +24,7 @@ from ..errors import ModelError
 from ..model_source import ModelSource
 from ..personas import Sampling
 from .base import Interventions, Steering, Step
+from .eval_filter import EvalFilter, make_filter
 
 
 @llama_cpp.llama_log_callback
@@ -35,23 +36,6 @@ def _quiet_log(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
 
 llama_cpp.llama_log_set(_quiet_log, ctypes.c_void_p(0))
 
-
-def _ggml_base() -> ctypes.CDLL:
-    lib = ctypes.CDLL(str(Path(llama_cpp.__file__).parent / "lib" / "libggml-base.so"))
-    lib.ggml_get_name.argtypes = [ctypes.c_void_p]
-    lib.ggml_get_name.restype = ctypes.c_char_p
-    lib.ggml_nelements.argtypes = [ctypes.c_void_p]
-    lib.ggml_nelements.restype = ctypes.c_int64
-    lib.ggml_nbytes.argtypes = [ctypes.c_void_p]
-    lib.ggml_nbytes.restype = ctypes.c_size_t
-    lib.ggml_backend_tensor_get.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t]
-    lib.ggml_backend_tensor_get.restype = None
-    lib.ggml_backend_tensor_set.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t]
-    lib.ggml_backend_tensor_set.restype = None
-    return lib
-
-
-_GGML = _ggml_base()
 
 # llama.cpp 0.3.16's AMX kernels (used on CPUs with AMX for micro-batches of 32+ tokens with Q4/Q8 weights)
 # give wrong results: on this project's machine the logits of a 53-token prompt evaluated in one batch
@@ -65,64 +49,69 @@ SAFE_UBATCH = 31
 SAFE_BATCH = SAFE_UBATCH * 16
 
 
-class _Capture:
-    """State shared with the eval callback: which layers to copy or change, and where the rows go.
+def _logits(ctx: llama_cpp.llama_context_p, n_vocab: int) -> np.ndarray:
+    """The last evaluated position's logits, in place (writable: samplers read them from here)."""
+    return np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx, -1), shape=(n_vocab,))
 
-    The scheduler calls back twice per graph node: ``ask=True`` (do you want this node?) and, for the
-    nodes we want, ``ask=False`` once it is computed and before anything reads it. Writing the rows back
-    at that point is how guardrail interventions (cap, counter-steer) change the rest of the forward pass.
-    """
 
-    def __init__(self, d_model: int, n_layers: int):
-        self.d_model = d_model
-        self.layer_of = {f"l_out-{l}".encode(): l for l in range(n_layers)}
-        self.capture: frozenset[int] = frozenset()
-        self.all_rows = False  # False: keep only the last row of each batch (the position that predicts)
-        self.last: dict[int, np.ndarray] = {}
-        self.rows: dict[int, list[np.ndarray]] = {}
-        self.interventions: Interventions | None = None
+class _GreedySampler:
+    """Repeat penalty + greedy, computed exactly as llama.cpp's sampler chain does it, without building its
+    49k-entry candidate array every token: a token seen among the last ``last_n`` picks has its logit divided
+    by the penalty (multiplied when it is not positive), then the first maximum wins."""
 
-    def want(self, layers: Sequence[int], all_rows: bool, interventions: Interventions | None = None) -> None:
-        self.capture = frozenset(int(l) for l in layers)
-        self.all_rows = all_rows
-        self.last = {}
-        self.rows = {int(l): [] for l in layers}
-        self.interventions = interventions
+    def __init__(self, penalty: float, last_n: int):
+        self.penalty = np.float32(penalty)
+        self.window: deque[int] = deque(maxlen=last_n)
 
-    def active(self) -> bool:
-        return bool(self.capture) or bool(self.interventions)
+    def sample(self, ctx: llama_cpp.llama_context_p, n_vocab: int) -> int:
+        logits = _logits(ctx, n_vocab)
+        if self.penalty != 1.0 and self.window:
+            ids = np.fromiter(set(self.window), dtype=np.int64)
+            seen = logits[ids]
+            logits[ids] = np.where(seen <= 0, seen * self.penalty, seen / self.penalty)
+        token = int(np.argmax(logits))
+        self.window.append(token)
+        return token
 
-    def callback(self, tensor: int, ask: bool, _user: int) -> bool:
-        if not self.capture and not self.interventions:
-            return False
-        layer = self.layer_of.get(_GGML.ggml_get_name(tensor))
-        if layer is None:
-            return False
-        changes = self.interventions is not None and layer in self.interventions.layers()
-        if layer not in self.capture and not changes:
-            return False
-        if ask:
-            return True
-        n = _GGML.ggml_nelements(tensor)
-        buf = np.empty(n, dtype=np.float32)
-        _GGML.ggml_backend_tensor_get(tensor, buf.ctypes.data, 0, buf.nbytes)
-        rows = buf.reshape(-1, self.d_model)
-        if changes and self.interventions is not None and self.interventions.apply(layer, rows):
-            _GGML.ggml_backend_tensor_set(tensor, buf.ctypes.data, 0, buf.nbytes)
-        if layer in self.capture:
-            self.last[layer] = rows[-1].copy()
-            if self.all_rows:
-                self.rows[layer].append(rows)
-        return True
+    def close(self) -> None:
+        pass
+
+
+class _ChainSampler:
+    """llama.cpp's own sampler chain, built as ``Llama.generate`` builds it (same draws for the same seed)."""
+
+    def __init__(self, sampling: Sampling, last_n: int):
+        self.chain = internals.LlamaSampler()
+        self.chain.add_penalties(
+            penalty_last_n=last_n, penalty_repeat=sampling.repeat_penalty, penalty_freq=0.0, penalty_present=0.0
+        )
+        self.chain.add_top_k(sampling.top_k)
+        self.chain.add_typical(1.0, 1)
+        self.chain.add_top_p(sampling.top_p, 1)
+        self.chain.add_min_p(0.0, 1)
+        self.chain.add_temp(sampling.temperature)
+        self.chain.add_dist(sampling.seed if sampling.seed is not None else random.getrandbits(31))
+
+    def sample(self, ctx: llama_cpp.llama_context_p, _n_vocab: int) -> int:
+        return int(llama_cpp.llama_sampler_sample(self.chain.sampler, ctx, -1))
+
+    def close(self) -> None:
+        self.chain.close()
 
 
 class LlamaCppBackend:
     name = "llama_cpp"
 
     def __init__(
-        self, source: ModelSource, n_ctx: int = 4096, n_threads: int | None = None, n_ubatch: int = SAFE_UBATCH
+        self,
+        source: ModelSource,
+        n_ctx: int = 4096,
+        n_threads: int | None = None,
+        n_ubatch: int = SAFE_UBATCH,
+        native_filter: bool | None = None,
     ):
         self.source = source
+        self._native_filter = native_filter
         self.model_id = source.model_id
         # PLAYGROUND_THREADS lets several model processes share a small machine without oversubscribing it
         # (llama.cpp's threads spin while they wait: two 2-thread processes on 2 cores run ~10x slower).
@@ -166,14 +155,18 @@ class LlamaCppBackend:
     # -- set-up --------------------------------------------------------------------------------
     def _install_eval_callback(self) -> None:
         """Rebuild the context with cb_eval set (llama.cpp reads it only at context creation)."""
-        self._capture = _Capture(self.d_model, self.n_layers)
-        self._cb = llama_cpp.ggml_backend_sched_eval_callback(self._capture.callback)
+        self._filter = make_filter(self.d_model, self.n_layers, native=self._native_filter)
         params = self.llm.context_params
-        params.cb_eval = self._cb
-        params.cb_eval_user_data = None
+        self._filter.install(params)
         self.llm._ctx.close()
         self.llm._ctx = internals.LlamaContext(model=self.llm._model, params=params, verbose=False)
         self.llm.reset()
+        self._batch = internals.LlamaBatch(n_tokens=self.llm.n_batch, embd=0, n_seq_max=1, verbose=False)
+
+    @property
+    def native_filter(self) -> bool:
+        """True when the C eval filter answers llama.cpp's per-node questions (see eval_filter.py)."""
+        return self._filter.native
 
     def _piece(self, token: int) -> str:
         if token < 0:
@@ -246,15 +239,42 @@ class LlamaCppBackend:
     @contextlib.contextmanager
     def _capturing(
         self, layers: Sequence[int], all_rows: bool, interventions: Interventions | None = None
-    ) -> Iterator[_Capture]:
+    ) -> Iterator[EvalFilter]:
         bad = [l for l in layers if not 0 <= l < self.n_layers - 1]
         if bad:
             raise ModelError(f"can read layers 0..{self.n_layers - 2} on this backend, got {bad}")
-        self._capture.want(layers, all_rows, interventions)
+        self._filter.want(layers, all_rows, interventions)
         try:
-            yield self._capture
+            yield self._filter
         finally:
-            self._capture.want((), False)
+            self._filter.want((), False)
+
+    def _decode(self, tokens: Sequence[int], start: int) -> None:
+        """Evaluate ``tokens`` at positions ``start``.. in logical batches of ``n_batch`` (each split by llama.cpp
+        into ``n_ubatch`` micro-batches); only the last position's logits are kept."""
+        ctx = self.llm._ctx.ctx
+        b = self._batch.batch
+        n_batch = self.llm.n_batch
+        last = len(tokens) - 1
+        for begin in range(0, len(tokens), n_batch):
+            chunk = tokens[begin : begin + n_batch]
+            b.n_tokens = len(chunk)
+            for i, tok in enumerate(chunk):
+                b.token[i] = tok
+                b.pos[i] = start + begin + i
+                b.n_seq_id[i] = 1
+                b.seq_id[i][0] = 0
+                b.logits[i] = begin + i == last
+            self._filter.sync()  # guardrails may have added an intervention since the last call
+            if llama_cpp.llama_decode(ctx, b) != 0:
+                raise ModelError(f"llama.cpp could not evaluate {len(chunk)} tokens at position {start + begin}")
+
+    def _sampler(self, sampling: Sampling) -> _GreedySampler | _ChainSampler:
+        """The sampling ``Llama.generate`` does (repeat penalty over the last 64 generated tokens, then greedy,
+        or top-k / top-p / temperature / seeded draw), so replies match llama-cpp-python's token for token."""
+        if sampling.temperature == 0.0:
+            return _GreedySampler(sampling.repeat_penalty, self.llm.last_n_tokens_size)
+        return _ChainSampler(sampling, self.llm.last_n_tokens_size)
 
     def stream(
         self,
@@ -267,98 +287,94 @@ class LlamaCppBackend:
     ) -> Iterator[Step]:
         if not prompt:
             raise ModelError("empty prompt")
+        if len(prompt) >= self.n_ctx:
+            raise ModelError(f"the prompt has {len(prompt)} tokens; the context holds {self.n_ctx}")
+        if interventions is not None and any(not 1 <= l < self.n_layers - 1 for l in interventions.layers()):
+            raise ModelError(f"can intervene on layers 1..{self.n_layers - 2}, got {sorted(interventions.layers())}")
         self._apply_steering(steering)
         # Interventions active from the start change the prompt's keys/values: no reuse either way.
         reuse = 0 if interventions else self._reusable_prefix(prompt)
-        self.llm.n_tokens = reuse
-        self._aligned = [] if interventions else list(prompt)
-        self.llm.set_seed(sampling.seed if sampling.seed is not None else random.getrandbits(31))
-        prompt_len = len(prompt)
-        end_ids = self._end_ids
-
-        def no_empty_reply(input_ids: np.ndarray, logits: np.ndarray) -> np.ndarray:
-            # A reply must have at least one token: forbid ending the turn at the first position.
-            if len(input_ids) == prompt_len:
-                logits[end_ids] = -np.inf
-            return logits
-
+        ctx = self.llm._ctx
+        ctx.kv_cache_seq_rm(-1, reuse, -1)
+        self.llm.n_tokens = 0  # llama-cpp-python's own bookkeeping is not used by this backend
+        self._aligned = []
         layers = list(capture)
-        if interventions is not None and any(not 1 <= l < self.n_layers - 1 for l in interventions.layers()):
-            raise ModelError(f"can intervene on layers 1..{self.n_layers - 2}, got {sorted(interventions.layers())}")
-        with self._capturing(layers, all_rows=False, interventions=interventions) as cap:
-            generator = self.llm.generate(
-                prompt[reuse:],
-                reset=False,
-                temp=sampling.temperature,
-                top_p=sampling.top_p,
-                top_k=sampling.top_k,
-                min_p=0.0,
-                repeat_penalty=sampling.repeat_penalty,
-                logits_processor=llama_cpp.LogitsProcessorList([no_empty_reply]),
-            )
-            produced = 0
-            try:
-                for token in generator:
+        sampler = self._sampler(sampling)
+        n_vocab = self.llm.n_vocab()
+        try:
+            with self._capturing(layers, all_rows=False, interventions=interventions) as cap:
+                self._decode(prompt[reuse:], reuse)
+                if not interventions:
+                    self._aligned = list(prompt)
+                position = len(prompt)
+                for produced in range(sampling.max_tokens):
+                    if produced == 0:  # a reply has at least one token: no end of turn at the first position
+                        _logits(ctx.ctx, n_vocab)[self._end_ids] = -np.inf
+                    token = sampler.sample(ctx.ctx, n_vocab)
                     if self.is_end(token):
                         return
-                    hidden = {l: cap.last[l] for l in layers} if layers else None
-                    yield Step(token, hidden)
-                    produced += 1
-                    if produced >= sampling.max_tokens:
+                    yield Step(token, {l: cap.last_row(l) for l in layers} if layers else None)
+                    if produced + 1 >= sampling.max_tokens or position >= self.n_ctx:
                         return
-            finally:
-                generator.close()
+                    self._decode([token], position)
+                    position += 1
+        finally:
+            sampler.close()
 
     def hidden_states(
-        self, tokens: list[int], layers: Sequence[int], *, steering: Steering | None = None
+        self, tokens: list[int], layers: Sequence[int], *, steering: Steering | None = None, start: int = 0
     ) -> dict[int, np.ndarray]:
         if not tokens:
             raise ModelError("no tokens to read")
+        if not 0 <= start <= len(tokens):
+            raise ModelError(f"start must be in 0..{len(tokens)}, got {start}")
         self._apply_steering(steering)
+        # Keys/values cached by the previous call (e.g. the generation of this very reply) are reused up to a
+        # micro-batch boundary at or before ``start``: the rows are then bit-identical to a fresh evaluation.
+        reuse = min(self._reusable_prefix(tokens), (start // self._ubatch) * self._ubatch)
         with self._capturing(list(layers), all_rows=True) as cap:
-            self.llm.reset()
+            self.llm._ctx.kv_cache_seq_rm(-1, reuse, -1)
             self._aligned = []
-            self.llm.eval(tokens)
+            self._decode(tokens[reuse:], reuse)
             self._aligned = list(tokens)
-            out = {l: np.concatenate(cap.rows[l], axis=0) for l in layers}
+            out = {l: np.concatenate(cap.rows[l], axis=0)[start - reuse :] for l in layers}
         for l, rows in out.items():
-            if rows.shape[0] != len(tokens):
-                raise ModelError(f"captured {rows.shape[0]} rows for {len(tokens)} tokens at layer {l}")
+            if rows.shape[0] != len(tokens) - start:
+                raise ModelError(f"captured {rows.shape[0]} rows for {len(tokens) - start} tokens at layer {l}")
         return out
 
     def token_logprobs(self, tokens: list[int], start: int, *, steering: Steering | None = None) -> np.ndarray:
         if not 1 <= start <= len(tokens):
             raise ModelError(f"start must be in 1..{len(tokens)}, got {start}")
         self._apply_steering(steering)
-        self.llm.reset()
-        self._aligned = []
+        # The logits at position p predict tokens[p + 1]: positions start - 1 .. len - 2 are needed; a cached
+        # prefix before them is reused when it is exactly what a fresh evaluation would compute.
+        reuse = min(self._reusable_prefix(tokens), ((start - 1) // self._ubatch) * self._ubatch)
         ctx = self.llm._ctx
-        ctx.kv_cache_seq_rm(-1, 0, -1)
+        ctx.kv_cache_seq_rm(-1, reuse, -1)
+        self._aligned = []
         n_batch = self.llm.n_batch
         n_vocab = self.llm.n_vocab()
         out: list[float] = []
-        batch = internals.LlamaBatch(n_tokens=n_batch, embd=0, n_seq_max=1, verbose=False)
-        try:
-            for begin in range(0, len(tokens) - 1, n_batch):
-                chunk = tokens[begin : min(begin + n_batch, len(tokens) - 1)]
-                b = batch.batch
-                b.n_tokens = len(chunk)
-                wanted = []
-                for i, tok in enumerate(chunk):
-                    pos = begin + i
-                    b.token[i], b.pos[i], b.n_seq_id[i] = tok, pos, 1
-                    b.seq_id[i][0] = 0
-                    b.logits[i] = pos >= start - 1  # the logits at pos predict tokens[pos + 1]
-                    if b.logits[i]:
-                        wanted.append((i, tokens[pos + 1]))
-                if llama_cpp.llama_decode(ctx.ctx, b) != 0:
-                    raise ModelError("llama.cpp could not evaluate the tokens")
-                for i, nxt in wanted:
-                    row = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx.ctx, i), shape=(n_vocab,))
-                    top = float(row.max())
-                    out.append(float(row[nxt]) - top - float(np.log(np.exp(row - top).sum())))
-        finally:
-            batch.close()
-            ctx.kv_cache_seq_rm(-1, 0, -1)
-            self.llm.reset()
+        b = self._batch.batch
+        for begin in range(reuse, len(tokens) - 1, n_batch):
+            chunk = tokens[begin : min(begin + n_batch, len(tokens) - 1)]
+            b.n_tokens = len(chunk)
+            wanted = []
+            for i, tok in enumerate(chunk):
+                pos = begin + i
+                b.token[i], b.pos[i], b.n_seq_id[i] = tok, pos, 1
+                b.seq_id[i][0] = 0
+                b.logits[i] = pos >= start - 1
+                if b.logits[i]:
+                    wanted.append((i, tokens[pos + 1]))
+            if llama_cpp.llama_decode(ctx.ctx, b) != 0:
+                raise ModelError("llama.cpp could not evaluate the tokens")
+            for i, nxt in wanted:
+                row = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx.ctx, i), shape=(n_vocab,))
+                top = float(row.max())
+                out.append(float(row[nxt]) - top - float(np.log(np.exp(row - top).sum())))
+        # The cache now holds tokens[:-1] exactly as a fresh evaluation would (aligned micro-batches; which
+        # positions ask for logits changes nothing before the last layer), so a following read can reuse it.
+        self._aligned = list(tokens[:-1])
         return np.asarray(out, dtype=np.float64)

@@ -274,12 +274,14 @@ class TransformersBackend:
             feed = [token]
 
     def hidden_states(
-        self, tokens: list[int], layers: Sequence[int], *, steering: Steering | None = None
+        self, tokens: list[int], layers: Sequence[int], *, steering: Steering | None = None, start: int = 0
     ) -> dict[int, np.ndarray]:
+        if not 0 <= start <= len(tokens):
+            raise ModelError(f"start must be in 0..{len(tokens)}, got {start}")
         if not tokens:
             return {layer: np.zeros((0, self.d_model), dtype=np.float32) for layer in layers}
         _, store = self._forward(list(tokens), None, steering, list(layers))
-        return {layer: store[layer].cpu().numpy().copy() for layer in layers}
+        return {layer: store[layer][start:].cpu().numpy().copy() for layer in layers}
 
     def token_logprobs(self, tokens: list[int], start: int, *, steering: Steering | None = None) -> np.ndarray:
         if not 1 <= start <= len(tokens):
