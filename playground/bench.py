@@ -7,7 +7,10 @@ interleaved over several rounds (these machines are shared and noisy, so only ra
 - (b) ``playground``: ``ChatSession.stream`` with every shipped probe live (all traits + persona_drift),
   the default guard policy (prompt screening, per-token checks) and one steered trait;
 - (c) ``hf``: the transformers backend with forward hooks doing the same probes and steering (the approach
-  of the persona-vectors and repeng code).
+  of the persona-vectors and repeng code);
+- the UI leg (``playground.bench_ui``): the time from pressing Enter in the real UI, in headless chromium, to
+  the first streamed token on the page, against the backend's own first-token time for the same prompt
+  under the same cache state (the long prompt with an empty cache, and a short message on a warm persona).
 
 Each round starts from an empty KV cache for all three, so time-to-first-token includes the whole prompt.
 Also measured: extraction of one trait, prompt screening, a 20-turn conversation with and without
@@ -42,6 +45,7 @@ FILLER = (
     "the supply boat arrived two weeks late with letters from the mainland. "
 )
 STEERED = {"humorous": 0.5}
+NOTES_HEADING = "## Notes (hand-written)"
 
 
 @dataclass
@@ -208,6 +212,7 @@ def run_bench(
     turns: int = 20,
     extract: bool = True,
     cold: bool = True,
+    ui: bool = True,
     log: Callable[[str], None] = lambda m: None,
 ) -> dict[str, Any]:
     threads = int(os.environ.get("PLAYGROUND_THREADS", 0)) or max(1, min(os.cpu_count() or 1, 8))
@@ -253,6 +258,8 @@ def run_bench(
     out["ratio_vs_plain"] = round(out["playground_tok_s"] / out["plain_tok_s"], 3)
     out["speedup_vs_hf"] = round(out["playground_tok_s"] / out["hf_tok_s"], 2)
     out["ttft_ratio"] = round(out["playground_ttft_s"] / out["plain_ttft_s"], 3)
+    if ui:
+        out.update(ui_leg(backend, pg, rounds, prompt_tokens, log))
     screening = pg.screening
     if screening is not None:
         t = time.perf_counter()
@@ -279,6 +286,54 @@ def run_bench(
         del hf, plain
         out.update({k: round(v, 2) for k, v in cold_start().items()})
     return out
+
+
+def ui_leg(backend: Any, pg: Playground, rounds: int, prompt_tokens: int, log: Callable[[str], None]) -> dict[str, Any]:
+    """First streamed token in the browser vs the backend's own (``bench_ui``), as ``run_bench`` result keys."""
+    from .bench_ui import measure_ui_first_token
+
+    leg = measure_ui_first_token(backend, catalog=pg.catalog, rounds=rounds, prompt_tokens=prompt_tokens, log=log)
+    out: dict[str, Any] = {"ui": leg}
+    if "skipped" in leg:
+        log(f"UI leg skipped: {leg['skipped']}")
+        return out
+    for prefix, case in (("ui", leg["long"]), ("ui_short", leg["short"])):
+        out[f"{prefix}_ttft_s"] = case["ui_ttft_s"]
+        out[f"{prefix}_backend_ttft_s"] = case["backend_ttft_s"]
+        out[f"{prefix}_ttft_ratio"] = case["ratio"]
+    return out
+
+
+def _ui_lines(result: dict[str, Any]) -> list[str]:
+    leg = result.get("ui")
+    if not leg:
+        return []
+    if "skipped" in leg:
+        return ["", f"First streamed token in the browser: not measured ({leg['skipped']})."]
+    lines = [
+        "",
+        "First streamed token in the UI (headless chromium: Enter pressed → first reply text on the page) against "
+        "the backend's own first-token time (`ChatSession.stream`, no UI), same prompt, same cache state, "
+        f"interleaved, median of {leg['rounds']} rounds:",
+        "",
+        "| | in the browser | backend alone | ratio (goal ≤ 1.5×) |",
+        "|---|---|---|---|",
+    ]
+    for key, label in (("long", "long prompt, empty cache"), ("short", "short message, warm persona")):
+        case = leg[key]
+        lines.append(
+            f"| {label} ({case['prompt_tokens']} prompt tokens) | {case['ui_ttft_s']} s | "
+            f"{case['backend_ttft_s']} s | **{case['ratio']}** |"
+        )
+    short = leg["short"]
+    lines += [
+        "",
+        f"Where the short message's time goes: key press → server starts the reply {short['request_s'] * 1000:.0f} ms, "
+        f"model to its first token inside the UI server {short['server_ttft_s'] * 1000:.0f} ms (alone "
+        f"{short['backend_ttft_s'] * 1000:.0f} ms), server's first token → text on the page "
+        f"{short['delivery_s'] * 1000:.0f} ms.",
+    ]
+    return lines
 
 
 def write_report(result: dict[str, Any], out_dir: Path, command: str) -> Path:
@@ -343,7 +398,13 @@ def write_report(result: dict[str, Any], out_dir: Path, command: str) -> Path:
     ):
         if key in result:
             lines.append(f"- {label}: **{result[key]}**")
+    lines += _ui_lines(result)
     lines += ["", "![performance](perf.png)", "", "Raw numbers: [perf.json](perf.json).", ""]
     path = out_dir / "PERFORMANCE.md"
-    path.write_text("\n".join(lines), encoding="utf-8")
+    text = "\n".join(lines)
+    # People's notes under NOTES_HEADING survive a regenerated report.
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    if NOTES_HEADING in old:
+        text += "\n" + old[old.index(NOTES_HEADING) :]
+    path.write_text(text, encoding="utf-8")
     return path

@@ -126,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--turns", type=int, default=20, help="turns of the conversation curve (0 = skip)")
     bench.add_argument("--no-extract", action="store_true", help="skip timing one trait extraction")
     bench.add_argument("--no-cold-start", action="store_true", help="skip the launch.py cold start / RSS run")
+    bench.add_argument("--no-ui", action="store_true", help="skip the first-token-in-the-browser leg (chromium)")
     bench.add_argument("--report", default=None, metavar="DIR", help="also write DIR/PERFORMANCE.md and plots")
 
     val = sub.add_parser("validate", help="check persona / role-model / trait / policy YAML files")
@@ -504,6 +505,7 @@ def _bench(args: argparse.Namespace) -> int:
         turns=args.turns,
         extract=not args.no_extract,
         cold=not args.no_cold_start,
+        ui=not args.no_ui,
         log=lambda m: print(m, file=sys.stderr),
     )
     if args.report:
@@ -513,7 +515,7 @@ def _bench(args: argparse.Namespace) -> int:
         print(json.dumps(result))
     else:
         for key in ("plain_tok_s", "playground_tok_s", "hf_tok_s", "ratio_vs_plain", "speedup_vs_hf", "ttft_ratio",
-                    "extract_s", "peak_rss_mb", "cold_start_s"):
+                    "ui_ttft_ratio", "ui_short_ttft_ratio", "extract_s", "peak_rss_mb", "cold_start_s"):
             if key in result:
                 print(f"{key:18} {result[key]}")
     return 0

@@ -18,6 +18,8 @@ from .personas import PACKAGE_ROOT
 from .session import Playground
 from .ui_editor import ChatLink
 from .ui_views import (
+    FIRST_WORDS_WAIT_S,
+    PANEL_INTERVAL_S,
     UPDATE_INTERVAL_S,
     badge,
     chat_messages,
@@ -208,36 +210,50 @@ def build_chat_tab(
             "max_tokens": int(max_tok),
             "seed": int(seed_v) if seed_v is not None and seed_v >= 0 else None,
         }
-        try:  # generation starts now, while the page shows the message
-            updates = st.stream(message, steering, min_interval=UPDATE_INTERVAL_S, **options)
+        try:  # generation starts now
+            updates = st.stream(
+                message, steering, min_interval=UPDATE_INTERVAL_S, first_wait=FIRST_WORDS_WAIT_S, **options
+            )
         except PlaygroundError as exc:
             yield (gr.skip(), message, error_md(describe_error(exc)), *[gr.skip()] * 5)
             return
-        yield (chat_messages(st), "", "✎ Thinking…", *[gr.skip()] * 5)
+        # What each update sends costs time on the way to the page (every output, gr.skip() too, is processed by
+        # Gradio), so: the message and the first words come alone, the probe panels follow at PANEL_INTERVAL_S
+        # (at once when a guard event arrives), the trend twice a second, the guard log at the end.
+        box_out: Any = ""  # the message box empties with the first update the page gets
+        shown = words_shown = False
         try:
-            last_trend = time.monotonic()
-            for n, live in enumerate(updates):
-                if n == 0 and not live.done:  # the first words first: panels follow with the next update
-                    yield (chat_messages(st), gr.skip(), status_line(st, live), *[gr.skip()] * 5)
+            last_panels, last_trend, events_drawn = float("-inf"), time.monotonic(), 0
+            for live in updates:
+                if not live.done and not live.tokens and not shown:
+                    # no word within FIRST_WORDS_WAIT_S (a long prompt): show the message while the model reads it
+                    yield (chat_messages(st), box_out, "✎ Thinking…", *[gr.skip()] * 5)
+                    box_out, shown = gr.skip(), True
                     continue
-                b, a, h = reply_panels(st, live, trait)
+                if not live.done and not words_shown:  # the first words first: panels follow with the next update
+                    yield (chat_messages(st), box_out, status_line(st, live), *[gr.skip()] * 5)
+                    box_out, shown, words_shown = gr.skip(), True, True
+                    continue
                 now = time.monotonic()
+                draw_panels = live.done or len(live.events) != events_drawn or now - last_panels >= PANEL_INTERVAL_S
                 redraw_trend = live.done or now - last_trend > 0.5
+                panels: tuple[Any, ...] = (gr.skip(),) * 3
+                if draw_panels:
+                    panels, last_panels, events_drawn = reply_panels(st, live, trait), now, len(live.events)
                 if redraw_trend:
                     last_trend = now
                 yield (
                     chat_messages(st),
-                    gr.skip(),
+                    box_out,
                     status_line(st, live),
-                    b,
-                    a,
-                    h,
+                    *panels,
                     trend_panel(st, trait, live) if redraw_trend else gr.skip(),
                     plots.guard_log_html(st.session.guard_log) if live.done else gr.skip(),
                 )
+                box_out, shown = gr.skip(), True
             if st.last is not None and st.last.reply.stopped:
                 view = full_view(st, trait)
-                yield (view[0], gr.skip(), *view[1:])
+                yield (view[0], box_out, *view[1:])
         except PlaygroundError as exc:
             yield (chat_messages(st), message, error_md(describe_error(exc)), *[gr.skip()] * 5)
 

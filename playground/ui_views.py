@@ -12,6 +12,8 @@ from .session import Playground
 from .web import ChatState, LiveReply
 
 UPDATE_INTERVAL_S = 0.04  # at most ~25 page updates per second while a reply streams
+PANEL_INTERVAL_S = 0.25  # the probe panels (bars, alerts, heatmap) redraw at most 4 times a second meanwhile
+FIRST_WORDS_WAIT_S = 0.1  # a message shows with its first words when they come this soon, else alone at once
 NONE_TRAIT = "(none)"
 
 

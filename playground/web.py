@@ -247,14 +247,17 @@ class ChatState:
         steering: dict[str, float] | None = None,
         *,
         min_interval: float = 0.0,
+        first_wait: float | None = None,
         **options: Any,
     ) -> Iterator[LiveReply]:
         """Send ``message``: generation starts at once; iterate to get the growing reply (one LiveReply, updated).
 
         Errors in the message or steering are raised here, before anything starts. The turn is recorded at
         once, so the chat can show it while it streams. Events that arrive while the consumer is busy are
-        folded into one update; ``min_interval`` (seconds) limits the update rate after the first token. A
-        stopped reply keeps what was written, for the model too.
+        folded into one update; ``min_interval`` (seconds) limits the update rate after the first token. With
+        ``first_wait`` (seconds), when nothing has come that long after the start, the still empty reply is
+        yielded once (so a page can say it is working) and the wait goes on. A stopped reply keeps what was
+        written, for the model too.
         """
         message = (message or "").strip()
         if not message:
@@ -286,17 +289,31 @@ class ChatState:
         self._worker = threading.Thread(target=produce, name=f"reply-{self.persona_id}", daemon=True)
         self.turns.append(record)
         self._worker.start()
-        return self._follow(message, record, events, stop, min_interval)
+        return self._follow(message, record, events, stop, min_interval, first_wait)
 
     def _follow(
-        self, message: str, record: TurnRecord, events: queue.Queue[Any], stop: threading.Event, min_interval: float
+        self,
+        message: str,
+        record: TurnRecord,
+        events: queue.Queue[Any],
+        stop: threading.Event,
+        min_interval: float,
+        first_wait: float | None = None,
     ) -> Iterator[LiveReply]:
         live = record.reply
         last_yield = 0.0
         ended = False
         try:
             while not ended:
-                items = [events.get()]
+                if first_wait is not None:  # only before the first event
+                    wait, first_wait = first_wait, None
+                    try:
+                        items = [events.get(timeout=wait)]
+                    except queue.Empty:
+                        yield live  # nothing written yet: the caller can say that it is working
+                        continue
+                else:
+                    items = [events.get()]
                 while True:  # fold whatever else is already waiting into the same update
                     wait = min_interval - (time.monotonic() - last_yield) if live.tokens else 0.0
                     try:

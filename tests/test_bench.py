@@ -29,6 +29,7 @@ def test_bench_json_contract(tmp_path):
             "120",
             "--no-extract",
             "--no-cold-start",
+            "--no-ui",
             "--report",
             str(tmp_path),
         ],
@@ -45,3 +46,13 @@ def test_bench_json_contract(tmp_path):
     assert [c["turn"] for c in out["conversation"]["reuse"]] == [1, 2]
     assert out["conversation"]["reuse"][1]["prompt_tokens"] > out["conversation"]["reuse"][0]["prompt_tokens"]
     assert (tmp_path / "PERFORMANCE.md").read_text().count("|") > 10 and (tmp_path / "perf.png").stat().st_size > 5000
+
+
+def test_a_regenerated_report_keeps_the_hand_written_notes(tmp_path):
+    from playground.bench import NOTES_HEADING, write_report
+
+    result = json.loads((REPO / "docs" / "perf.json").read_text())
+    (tmp_path / "PERFORMANCE.md").write_text(f"# old numbers\n\n{NOTES_HEADING}\n\n- a note to keep\n")
+    text = write_report(result, tmp_path, "python -m playground bench --report docs").read_text()
+    assert "old numbers" not in text and text.count(NOTES_HEADING) == 1 and text.endswith("- a note to keep\n")
+    assert text.index("| (a) plain") < text.index(NOTES_HEADING)

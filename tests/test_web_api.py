@@ -209,3 +209,13 @@ def test_chat_state_stop_abandon_undo_and_export_import(pg):
         copy.send("What next?", temperature=0, max_tokens=12).text
         == st.send("What next?", temperature=0, max_tokens=12).text
     )
+
+
+def test_chat_state_first_wait_yields_the_empty_reply_while_the_model_reads(pg):
+    st = ChatState(pg, "assistant")
+    updates = st.stream("Hello there!", temperature=0, max_tokens=4, first_wait=0.0)
+    first = next(updates)  # nothing can have come yet: the page is told so, then the reply streams as usual
+    assert not first.tokens and not first.done and not first.stopped
+    last = list(updates)[-1]
+    fresh = ChatState(pg, "assistant").send("Hello there!", temperature=0, max_tokens=4)
+    assert last.done and last.tokens and last.text == fresh.text
