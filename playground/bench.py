@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from .backends import load_backend
+from .compute_thread import run_on_compute_thread
 from .conversation import plan_prompt
 from .session import Playground
 
@@ -219,22 +220,25 @@ def run_bench(
     pg = Playground()
     backend = pg.backend
     message, prompt = long_message(backend, pg, prompt_tokens)
-    plain = _plain_llama(str(backend.source.path), threads)  # type: ignore[attr-defined]
+    # Every contender computes on the one model-compute thread, as the playground does (compute_thread.py):
+    # OpenMP thread teams started from several threads slow each other down.
+    plain = run_on_compute_thread(lambda: _plain_llama(str(backend.source.path), threads))  # type: ignore[attr-defined]
     import torch
 
     torch.set_num_threads(threads)  # the same number of threads for every contender
+    run_on_compute_thread(lambda: torch.set_num_threads(threads))
     hf = load_backend(None, backend="transformers")
     log(f"prompt {len(prompt)} tokens, {new_tokens} new tokens, {rounds} rounds, {threads} threads")
     # warm-up: the persona baseline for the guard, caches, first-call costs
     run_playground(pg, message, 4)
-    run_plain(plain, prompt, 4)
+    run_on_compute_thread(lambda: run_plain(plain, prompt, 4))
     run_hf(hf, pg, prompt, 4)
     series = {"plain": Series(), "playground": Series(), "hf": Series()}
     for r in range(rounds):
         order = ["plain", "playground", "hf"][r % 3 :] + ["plain", "playground", "hf"][: r % 3]
         for name in order:
             if name == "plain":
-                run = run_plain(plain, prompt, new_tokens)
+                run = run_on_compute_thread(lambda: run_plain(plain, prompt, new_tokens))
             elif name == "playground":
                 run = run_playground(pg, message, new_tokens)
             else:

@@ -13,9 +13,11 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from .compute_thread import run_on_compute_thread
 from .errors import ModelError
 from .traits import TraitDefinition
 
@@ -49,8 +51,12 @@ class SentenceEncoder:
             enc = self.tokenizer(
                 list(texts[i : i + batch_size]), padding=True, truncation=True, max_length=256, return_tensors="pt"
             )
-            with torch.inference_mode():
-                hidden = self.model(**enc).last_hidden_state
+
+            def forward(enc: Any = enc) -> Any:
+                with torch.inference_mode():  # on the one compute thread (see compute_thread.py)
+                    return self.model(**enc).last_hidden_state
+
+            hidden = run_on_compute_thread(forward)
             mask = enc["attention_mask"].unsqueeze(-1).float()
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
             out.append(torch.nn.functional.normalize(pooled, dim=-1).numpy())

@@ -20,6 +20,7 @@ import llama_cpp._internals as internals
 import numpy as np
 
 from ..chat_template import ChatTemplate
+from ..compute_thread import run_on_compute_thread
 from ..errors import ModelError
 from ..model_source import ModelSource
 from ..personas import Sampling
@@ -117,14 +118,17 @@ class LlamaCppBackend:
         # (llama.cpp's threads spin while they wait: two 2-thread processes on 2 cores run ~10x slower).
         threads = n_threads or int(os.environ.get("PLAYGROUND_THREADS", 0)) or max(1, min(os.cpu_count() or 1, 8))
         try:
-            self.llm = llama_cpp.Llama(
-                model_path=str(source.path),
-                n_ctx=n_ctx,
-                n_threads=threads,
-                n_threads_batch=threads,
-                n_batch=n_ubatch * (SAFE_BATCH // SAFE_UBATCH),
-                n_ubatch=n_ubatch,
-                verbose=False,
+            # Loading repacks the weights in parallel (OpenMP): on the compute thread too (see compute_thread.py).
+            self.llm = run_on_compute_thread(
+                lambda: llama_cpp.Llama(
+                    model_path=str(source.path),
+                    n_ctx=n_ctx,
+                    n_threads=threads,
+                    n_threads_batch=threads,
+                    n_batch=n_ubatch * (SAFE_BATCH // SAFE_UBATCH),
+                    n_ubatch=n_ubatch,
+                    verbose=False,
+                )
             )
         except (ValueError, RuntimeError) as exc:
             raise ModelError(f"{source.path}: llama.cpp could not load the model: {exc}") from exc
@@ -145,7 +149,7 @@ class LlamaCppBackend:
             bos_token=self._piece(self.llm.token_bos()),
             eos_token=self._piece(self.llm.token_eos()),
         )
-        self._install_eval_callback()
+        run_on_compute_thread(self._install_eval_callback)
         self._cvec_fingerprint = Steering().fingerprint()
         self._ubatch = n_ubatch
         # Tokens whose keys/values sit in the cache exactly as a from-scratch evaluation would leave them
@@ -266,7 +270,7 @@ class LlamaCppBackend:
                 b.seq_id[i][0] = 0
                 b.logits[i] = begin + i == last
             self._filter.sync()  # guardrails may have added an intervention since the last call
-            if llama_cpp.llama_decode(ctx, b) != 0:
+            if run_on_compute_thread(lambda: llama_cpp.llama_decode(ctx, b)) != 0:
                 raise ModelError(f"llama.cpp could not evaluate {len(chunk)} tokens at position {start + begin}")
 
     def _sampler(self, sampling: Sampling) -> _GreedySampler | _ChainSampler:
@@ -368,7 +372,7 @@ class LlamaCppBackend:
                 b.logits[i] = pos >= start - 1
                 if b.logits[i]:
                     wanted.append((i, tokens[pos + 1]))
-            if llama_cpp.llama_decode(ctx.ctx, b) != 0:
+            if run_on_compute_thread(lambda: llama_cpp.llama_decode(ctx.ctx, b)) != 0:
                 raise ModelError("llama.cpp could not evaluate the tokens")
             for i, nxt in wanted:
                 row = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx.ctx, i), shape=(n_vocab,))

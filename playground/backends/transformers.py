@@ -6,6 +6,7 @@ is scoped to one call and cannot leak into another call sharing the model.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import random
 import re
@@ -19,6 +20,7 @@ import torch
 from torch import nn
 
 from ..chat_template import ChatTemplate
+from ..compute_thread import run_on_compute_thread
 from ..errors import ModelError
 from ..model_source import ModelSource
 from ..personas import Sampling
@@ -214,9 +216,13 @@ class TransformersBackend:
         kwargs: dict[str, Any] = {self._cache_kw: cache, "use_cache": cache is not None}
         if self._keep_kw:
             kwargs[self._keep_kw] = 1  # only the last position's logits are ever used
-        with self._lock, torch.inference_mode(), self._hooks(steering, capture, interventions) as store:
-            out = self.model(input_ids=torch.tensor([ids], device=self.device), **kwargs)
-            return out.logits[0, -1].float(), store
+        def forward() -> torch.Tensor:
+            with torch.inference_mode():  # thread-local: entered on the compute thread
+                out = self.model(input_ids=torch.tensor([ids], device=self.device), **kwargs)
+                return out.logits[0, -1].float()
+
+        with self._lock, self._hooks(steering, capture, interventions) as store:
+            return run_on_compute_thread(forward), store
 
     # -- generation -----------------------------------------------------------------------------------
 
@@ -265,7 +271,10 @@ class TransformersBackend:
         feed = list(prompt)
         while len(generated) < sampling.max_tokens and len(prompt) + len(generated) < self.n_ctx:
             logits, store = self._forward(feed, cache, steering, capture, interventions)
-            token = self._pick(logits, generated[-REPEAT_LAST_N:], sampling, gen, first=not generated)
+            # torch's parallel ops belong on the compute thread too (one OpenMP team per process)
+            token = run_on_compute_thread(
+                functools.partial(self._pick, logits, generated[-REPEAT_LAST_N:], sampling, gen, first=not generated)
+            )
             if self.is_end(token):
                 return
             hidden = {layer: store[layer][-1].cpu().numpy().copy() for layer in capture} if capture else None
@@ -287,8 +296,12 @@ class TransformersBackend:
         if not 1 <= start <= len(tokens):
             raise ModelError(f"start must be in 1..{len(tokens)}, got {start}")
         kwargs: dict[str, Any] = {self._cache_kw: None, "use_cache": False}
-        with self._lock, torch.inference_mode(), self._hooks(steering, ()):
-            logits = self.model(input_ids=torch.tensor([list(tokens)], device=self.device), **kwargs).logits[0]
+        def forward() -> torch.Tensor:
+            with torch.inference_mode():
+                return self.model(input_ids=torch.tensor([list(tokens)], device=self.device), **kwargs).logits[0]
+
+        with self._lock, self._hooks(steering, ()):
+            logits = run_on_compute_thread(forward)
         logp = torch.log_softmax(logits[start - 1 : len(tokens) - 1].float(), dim=-1)
         nxt = torch.tensor(tokens[start:], device=logp.device)
         return logp.gather(1, nxt[:, None])[:, 0].cpu().numpy().astype(np.float64)
