@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from .backends.base import Backend, Steering
 from .chat_template import Message
+from .compute_thread import run_on_compute_thread
 from .personas import Sampling
 from .steer_tuning import tune_steering
 from .traits import TraitDefinition
@@ -78,6 +79,23 @@ def extract_trait(
     tune_questions: int = 3,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
+) -> TraitVector:
+    """Extract, calibrate and tune one trait vector (see the module docstring).
+
+    The whole job runs on the model-compute thread, so its thousands of forward passes skip the hand-over."""
+    return run_on_compute_thread(
+        lambda: _extract(backend, trait, max_tokens, neutral_system, tune_questions, progress, log)
+    )
+
+
+def _extract(
+    backend: Backend,
+    trait: TraitDefinition,
+    max_tokens: int,
+    neutral_system: str,
+    tune_questions: int,
+    progress: bool,
+    log: Callable[[str], None] | None,
 ) -> TraitVector:
     started = time.perf_counter()
     layers = list(range(1, backend.n_layers - 1))  # block 0 can't be steered; the last l_out is output rows only

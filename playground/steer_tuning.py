@@ -125,9 +125,9 @@ class _Judge:
     def score(self, prompt: list[int], reply: list[int]) -> tuple[float, float, float, float, float]:
         """(NLL, repeated 3-grams, distinct tokens, letters, expression) of one reply."""
         tokens = prompt + reply
-        nll = float(-self.backend.token_logprobs(tokens, len(prompt)).mean())
-        # (right after the log-probabilities pass, the backend can reuse its cached keys/values exactly)
-        rows = self.backend.hidden_states(tokens, [self.layer], start=len(prompt) - 1)[self.layer][: len(reply)]
+        logprobs, hidden = self.backend.score_tokens(tokens, len(prompt), [self.layer])
+        nll = float(-logprobs.mean())
+        rows = hidden[self.layer]
         expression = float(((rows @ self.unit - self.mean) / self.std).mean())
         return nll, repeated_ngram_share(reply), distinct_share(reply), letter_share(self.text(reply)), expression
 

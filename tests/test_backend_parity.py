@@ -140,3 +140,21 @@ def test_reads_after_a_generation_reuse_its_cache_exactly(real_backend):
     assert np.array_equal(warm_lp, cold_lp)
     with pytest.raises(ModelError, match="start must be"):
         real_backend.hidden_states(tokens, [4], start=len(tokens) + 1)
+
+
+def test_score_tokens_is_logprobs_and_rows_in_one_pass(real_backend, hf_backend):
+    """score_tokens gives exactly token_logprobs and hidden_states' rows at the predicting positions."""
+    prompt = real_backend.tokenize(
+        real_backend.template.render([Message("system", LONG_SYSTEM), Message("user", "Name two seas.")])
+    )
+    reply = [s.token for s in real_backend.stream(prompt, Sampling(temperature=0, max_tokens=12))]
+    tokens = prompt + reply
+    for backend in (real_backend, hf_backend):
+        backend._aligned = []
+        logprobs, rows = backend.score_tokens(tokens, len(prompt), [6, 14])
+        backend._aligned = []
+        assert np.array_equal(logprobs, backend.token_logprobs(tokens, len(prompt)))
+        backend._aligned = []
+        fresh = backend.hidden_states(tokens, [6, 14])
+        assert rows[6].shape == (len(reply), backend.d_model)
+        assert np.allclose(rows[14], fresh[14][len(prompt) - 1 : len(tokens) - 1], atol=1e-5)

@@ -167,3 +167,10 @@ class Backend(Protocol):
     def token_logprobs(self, tokens: list[int], start: int, *, steering: Steering | None = None) -> np.ndarray:
         """Teacher-forced log-probabilities: entry k is log p(tokens[start + k] | tokens[:start + k])."""
         ...
+
+    def score_tokens(
+        self, tokens: list[int], start: int, layers: Sequence[int], *, steering: Steering | None = None
+    ) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+        """``token_logprobs(tokens, start)`` and, from the same pass, the activations that made each of those
+        predictions: layer -> (len(tokens) - start, d_model), rows of positions start - 1 .. len(tokens) - 2."""
+        ...

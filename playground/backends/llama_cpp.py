@@ -348,6 +348,11 @@ class LlamaCppBackend:
         return out
 
     def token_logprobs(self, tokens: list[int], start: int, *, steering: Steering | None = None) -> np.ndarray:
+        return self.score_tokens(tokens, start, (), steering=steering)[0]
+
+    def score_tokens(
+        self, tokens: list[int], start: int, layers: Sequence[int], *, steering: Steering | None = None
+    ) -> tuple[np.ndarray, dict[int, np.ndarray]]:
         if not 1 <= start <= len(tokens):
             raise ModelError(f"start must be in 1..{len(tokens)}, got {start}")
         self._apply_steering(steering)
@@ -361,24 +366,28 @@ class LlamaCppBackend:
         n_vocab = self.llm.n_vocab()
         out: list[float] = []
         b = self._batch.batch
-        for begin in range(reuse, len(tokens) - 1, n_batch):
-            chunk = tokens[begin : min(begin + n_batch, len(tokens) - 1)]
-            b.n_tokens = len(chunk)
-            wanted = []
-            for i, tok in enumerate(chunk):
-                pos = begin + i
-                b.token[i], b.pos[i], b.n_seq_id[i] = tok, pos, 1
-                b.seq_id[i][0] = 0
-                b.logits[i] = pos >= start - 1
-                if b.logits[i]:
-                    wanted.append((i, tokens[pos + 1]))
-            if run_on_compute_thread(lambda: llama_cpp.llama_decode(ctx.ctx, b)) != 0:
-                raise ModelError("llama.cpp could not evaluate the tokens")
-            for i, nxt in wanted:
-                row = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx.ctx, i), shape=(n_vocab,))
-                top = float(row.max())
-                out.append(float(row[nxt]) - top - float(np.log(np.exp(row - top).sum())))
+        with self._capturing(list(layers), all_rows=True) as cap:
+            for begin in range(reuse, len(tokens) - 1, n_batch):
+                chunk = tokens[begin : min(begin + n_batch, len(tokens) - 1)]
+                b.n_tokens = len(chunk)
+                wanted = []
+                for i, tok in enumerate(chunk):
+                    pos = begin + i
+                    b.token[i], b.pos[i], b.n_seq_id[i] = tok, pos, 1
+                    b.seq_id[i][0] = 0
+                    b.logits[i] = pos >= start - 1
+                    if b.logits[i]:
+                        wanted.append((i, tokens[pos + 1]))
+                self._filter.sync()
+                if run_on_compute_thread(lambda: llama_cpp.llama_decode(ctx.ctx, b)) != 0:
+                    raise ModelError("llama.cpp could not evaluate the tokens")
+                for i, nxt in wanted:
+                    row = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx.ctx, i), shape=(n_vocab,))
+                    top = float(row.max())
+                    out.append(float(row[nxt]) - top - float(np.log(np.exp(row - top).sum())))
+            first = start - 1 - reuse
+            rows = {l: np.concatenate(cap.rows[l], axis=0)[first:] for l in layers} if len(tokens) > 1 else {}
         # The cache now holds tokens[:-1] exactly as a fresh evaluation would (aligned micro-batches; which
         # positions ask for logits changes nothing before the last layer), so a following read can reuse it.
         self._aligned = list(tokens[:-1])
-        return np.asarray(out, dtype=np.float64)
+        return np.asarray(out, dtype=np.float64), rows

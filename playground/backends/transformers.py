@@ -293,15 +293,23 @@ class TransformersBackend:
         return {layer: store[layer][start:].cpu().numpy().copy() for layer in layers}
 
     def token_logprobs(self, tokens: list[int], start: int, *, steering: Steering | None = None) -> np.ndarray:
+        return self.score_tokens(tokens, start, (), steering=steering)[0]
+
+    def score_tokens(
+        self, tokens: list[int], start: int, layers: Sequence[int], *, steering: Steering | None = None
+    ) -> tuple[np.ndarray, dict[int, np.ndarray]]:
         if not 1 <= start <= len(tokens):
             raise ModelError(f"start must be in 1..{len(tokens)}, got {start}")
         kwargs: dict[str, Any] = {self._cache_kw: None, "use_cache": False}
-        def forward() -> torch.Tensor:
-            with torch.inference_mode():
-                return self.model(input_ids=torch.tensor([list(tokens)], device=self.device), **kwargs).logits[0]
 
-        with self._lock, self._hooks(steering, ()):
-            logits = run_on_compute_thread(forward)
-        logp = torch.log_softmax(logits[start - 1 : len(tokens) - 1].float(), dim=-1)
-        nxt = torch.tensor(tokens[start:], device=logp.device)
-        return logp.gather(1, nxt[:, None])[:, 0].cpu().numpy().astype(np.float64)
+        def forward() -> np.ndarray:
+            with torch.inference_mode():  # on the compute thread, log-softmax included (torch's parallel ops)
+                logits = self.model(input_ids=torch.tensor([list(tokens)], device=self.device), **kwargs).logits[0]
+                logp = torch.log_softmax(logits[start - 1 : len(tokens) - 1].float(), dim=-1)
+                nxt = torch.tensor(tokens[start:], device=logp.device)
+                return logp.gather(1, nxt[:, None])[:, 0].cpu().numpy().astype(np.float64)
+
+        with self._lock, self._hooks(steering, list(layers)) as store:
+            logprobs = run_on_compute_thread(forward)
+            rows = {l: store[l][start - 1 : len(tokens) - 1].cpu().numpy().copy() for l in layers}
+        return logprobs, rows
