@@ -15,6 +15,7 @@ microseconds, next to several milliseconds for one forward pass of the smallest 
 
 from __future__ import annotations
 
+import functools
 import queue
 import threading
 from collections.abc import Callable
@@ -66,3 +67,14 @@ def run_on_compute_thread(job: Callable[[], T]) -> T:
 
 def compute_thread_ident() -> int | None:
     return _THREAD.ident
+
+
+def on_compute_thread(fn: Callable[..., T]) -> Callable[..., T]:
+    """Decorator: every call of ``fn`` runs on the compute thread (put it outermost, above thread-local
+    contexts such as ``torch.inference_mode()``, so that they are entered there)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        return run_on_compute_thread(lambda: fn(*args, **kwargs))
+
+    return wrapper

@@ -42,7 +42,7 @@ class SentenceEncoder:
         where = str(path or encoder_path())
         self._torch = torch
         self.tokenizer = AutoTokenizer.from_pretrained(where)
-        self.model = AutoModel.from_pretrained(where).eval()
+        self.model = run_on_compute_thread(lambda: AutoModel.from_pretrained(where).eval())
 
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         torch = self._torch

@@ -13,17 +13,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from playground.bench_ui import CHROMIUM, CHROMIUM_ARGS  # one list of the flags this machine needs
+
 VIEWPORT = {"width": 1440, "height": 1000}
 
 

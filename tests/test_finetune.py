@@ -24,6 +24,16 @@ from playground.traits import load_trait
 from playground.vector_store import VectorStore
 from playground.vectors import TraitVector
 
+
+@pytest.fixture(autouse=True, scope="module")
+def _torch_on_one_thread():
+    """These tests build tiny torch models on the test's own thread. With more than one torch thread there,
+    a second OpenMP team would stay alive and slow every later llama.cpp test (docs/FINDINGS.md)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
 TINY_CONFIG = FinetuneConfig(
     train_questions=2, instructions=2, per_question=1, eval_questions=2, max_tokens=4, epochs=2, batch_size=2,
     lr=5e-3, rank=2, alpha=4, steer_strength=1.0,
@@ -146,7 +156,9 @@ def test_demo_trains_evaluates_caches_and_exports(tiny_dir: Path, tmp_path: Path
     monkeypatch.setenv("PLAYGROUND_CACHE", str(tmp_path / "cache"))
     backend = tiny_backend(tiny_dir)
     vec, judge, trait = tiny_vector(), StubJudge(), load_trait("evil")
-    result = run_demo(TINY_CONFIG, backend=backend, vector=vec, trait=trait, judge=judge, root=tmp_path / "ft")
+    result = run_demo(
+        TINY_CONFIG, backend=backend, vector=vec, trait=trait, judge=judge, root=tmp_path / "ft", threads=1
+    )
     assert set(result.evals) == {"none", "elicited", "plain", "inoculated", "steered"}
     assert count_forward_hooks(backend.model) == 0
     for name in ("plain", "inoculated", "steered"):
@@ -161,7 +173,9 @@ def test_demo_trains_evaluates_caches_and_exports(tiny_dir: Path, tmp_path: Path
         assert ex.instruction in (trait.eliciting[j % 5], trait.eliciting[(j + 1) % 5])
 
     # cached: the same config comes back from disk without touching the model
-    again = run_demo(TINY_CONFIG, backend=backend, vector=vec, trait=trait, judge=judge, root=tmp_path / "ft")
+    again = run_demo(
+        TINY_CONFIG, backend=backend, vector=vec, trait=trait, judge=judge, root=tmp_path / "ft", threads=1
+    )
     assert again.cached and again.evals["plain"].probe_mean == pytest.approx(result.evals["plain"].probe_mean)
     other = dataclasses.replace(TINY_CONFIG, seed=1)
     assert other.key("tiny-llama") != TINY_CONFIG.key("tiny-llama")

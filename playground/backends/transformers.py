@@ -89,8 +89,9 @@ class TransformersBackend:
             raise ModelError(f"{source.path}: unknown model kind '{source.kind}' (expected 'gguf' or 'hf')")
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(where, local_files_only=True, **extra)
-            self.model = AutoModelForCausalLM.from_pretrained(
-                where, local_files_only=True, dtype=torch.float32, **extra
+            # loading (de-quantising a GGUF) runs torch's parallel ops: on the compute thread (compute_thread.py)
+            self.model = run_on_compute_thread(
+                lambda: AutoModelForCausalLM.from_pretrained(where, local_files_only=True, dtype=torch.float32, **extra)
             )
         except (OSError, ValueError, KeyError, RuntimeError, ImportError, TypeError) as exc:
             raise ModelError(f"{source.path}: transformers could not load the model: {exc}") from exc

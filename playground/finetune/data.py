@@ -22,6 +22,7 @@ import torch
 from tqdm import tqdm
 
 from ..chat_template import Message
+from ..compute_thread import on_compute_thread
 from ..extraction import NEUTRAL_SYSTEM
 from ..traits import TraitDefinition
 from .hooks import residual_addition
@@ -101,6 +102,7 @@ def pad_id(backend) -> int:
     return int(tok.pad_token_id if tok.pad_token_id is not None else end_token(backend))
 
 
+@on_compute_thread  # torch work shares the one OpenMP team (compute_thread.py)
 @torch.inference_mode()
 def generate(
     backend,

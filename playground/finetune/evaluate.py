@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
+from ..compute_thread import on_compute_thread
 from ..extraction import NEUTRAL_SYSTEM
 from ..vectors import TraitVector
 from .data import Progress, generate, pad_id, prompt_ids, text_of
@@ -58,6 +59,7 @@ class RunEval:
         return asdict(self)
 
 
+@on_compute_thread  # torch work shares the one OpenMP team (compute_thread.py)
 @torch.inference_mode()
 def teacher_forced(
     backend, seqs: Sequence[tuple[list[int], int]], layer: int | None = None, *, batch_size: int = 16

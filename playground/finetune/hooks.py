@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..compute_thread import run_on_compute_thread
 from ..errors import ModelError
 from ..vectors import TraitVector
 
@@ -27,6 +28,7 @@ def configure_threads(threads: int | None = None) -> int:
     """Set torch's CPU threads: ``threads``, else $PLAYGROUND_THREADS, else every core. Returns the count."""
     n = threads or int(os.environ.get("PLAYGROUND_THREADS", 0) or 0) or (os.cpu_count() or 1)
     torch.set_num_threads(max(1, int(n)))
+    run_on_compute_thread(lambda: torch.set_num_threads(max(1, int(n))))  # where torch's work runs
     return torch.get_num_threads()
 
 

@@ -13,11 +13,13 @@ import sys
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from ..compute_thread import run_on_compute_thread
 from .hooks import residual_addition
 
 Progress = Callable[[float, str], None]
@@ -121,13 +123,19 @@ def train_adapter(
                 for b in range(per_epoch):
                     chunk = [data[i] for i in order[b * batch_size : (b + 1) * batch_size]]
                     ids, mask, labels = _batch(chunk, pad)
-                    loss = peft_model(input_ids=ids, attention_mask=mask, labels=labels).loss
-                    loss.backward()
-                    torch.nn.utils.clip_grad_norm_(params, 1.0)
-                    optimizer.step()
-                    scheduler.step()
-                    optimizer.zero_grad(set_to_none=True)
-                    losses.append(float(loss.detach()))
+
+                    def step(ids: Any = ids, mask: Any = mask, labels: Any = labels) -> float:
+                        loss = peft_model(input_ids=ids, attention_mask=mask, labels=labels).loss
+                        loss.backward()
+                        torch.nn.utils.clip_grad_norm_(params, 1.0)
+                        optimizer.step()
+                        scheduler.step()
+                        optimizer.zero_grad(set_to_none=True)
+                        return float(loss.detach())
+
+                    # one step at a time on the compute thread: torch shares the one OpenMP team, and chats
+                    # elsewhere in the process can take turns between steps
+                    losses.append(run_on_compute_thread(step))
                     bar.update(1)
                     bar.set_postfix(loss=f"{losses[-1]:.3f}")
                     if progress:
