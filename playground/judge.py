@@ -52,14 +52,14 @@ class SentenceEncoder:
                 list(texts[i : i + batch_size]), padding=True, truncation=True, max_length=256, return_tensors="pt"
             )
 
-            def forward(enc: Any = enc) -> Any:
-                with torch.inference_mode():  # on the one compute thread (see compute_thread.py)
-                    return self.model(**enc).last_hidden_state
+            def embed(enc: Any = enc) -> np.ndarray:
+                with torch.inference_mode():  # all torch work on the one compute thread (compute_thread.py)
+                    hidden = self.model(**enc).last_hidden_state
+                    mask = enc["attention_mask"].unsqueeze(-1).float()
+                    pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                    return torch.nn.functional.normalize(pooled, dim=-1).numpy()
 
-            hidden = run_on_compute_thread(forward)
-            mask = enc["attention_mask"].unsqueeze(-1).float()
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            out.append(torch.nn.functional.normalize(pooled, dim=-1).numpy())
+            out.append(run_on_compute_thread(embed))
         return np.concatenate(out, axis=0) if out else np.zeros((0, 384), dtype=np.float32)
 
 

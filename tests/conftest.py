@@ -13,6 +13,19 @@ REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
+@pytest.fixture(scope="module")
+def torch_on_one_thread():
+    """For modules that build and run torch models on the test's own thread: with more than one torch thread
+    there, a second OpenMP thread team would stay alive and slow every later llama.cpp test 3x (libgomp
+    throttles once it manages more threads than there are CPUs; see docs/FINDINGS.md)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def real_backend():
     from playground.backends import load_backend

@@ -24,15 +24,7 @@ from playground.traits import load_trait
 from playground.vector_store import VectorStore
 from playground.vectors import TraitVector
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _torch_on_one_thread():
-    """These tests build tiny torch models on the test's own thread. With more than one torch thread there,
-    a second OpenMP team would stay alive and slow every later llama.cpp test (docs/FINDINGS.md)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_on_one_thread")
 
 TINY_CONFIG = FinetuneConfig(
     train_questions=2, instructions=2, per_question=1, eval_questions=2, max_tokens=4, epochs=2, batch_size=2,

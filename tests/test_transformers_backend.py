@@ -15,6 +15,8 @@ from playground.errors import ModelError
 from playground.model_source import ModelSource, embedded_gguf
 from playground.personas import Sampling
 
+pytestmark = pytest.mark.usefixtures("torch_on_one_thread")  # tiny models built on this thread
+
 GREEDY = Sampling(temperature=0.0, max_tokens=12, repeat_penalty=1.0)
 TEXT = "Hello there, é 日本 🤖\n  indented  "
 
