@@ -395,10 +395,10 @@ def write_report(result: dict[str, Any], out_dir: Path, command: str) -> Path:
         f"- (b)/(c) throughput: **{result['speedup_vs_hf']}×** (goal ≥ 5×)",
     ]
     for key, label in (
-        ("extract_s", "extraction of one trait (humorous)"),
-        ("screen_prompt_s", "standalone prompt screening pass (the live guard reuses the rows it already captures)"),
-        ("cold_start_s", "cold start: process start to the UI answering"),
-        ("peak_rss_mb", "peak RSS of launch.py after one chat (MB)"),
+        ("extract_s", "extraction of one trait (humorous), s (goal ≤ 30)"),
+        ("screen_prompt_s", "standalone prompt screening pass, s (the live guard reuses the rows it already captures)"),
+        ("cold_start_s", "cold start: process start to the UI answering, s (goal ≤ 10)"),
+        ("peak_rss_mb", "peak RSS of launch.py after one chat, MB (goal ≤ 1024)"),
     ):
         if key in result:
             lines.append(f"- {label}: **{result[key]}**")
