@@ -13,7 +13,7 @@ import os
 import random
 import sys
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import llama_cpp
 import llama_cpp._internals as internals
@@ -253,25 +253,38 @@ class LlamaCppBackend:
         finally:
             self._filter.want((), False)
 
-    def _decode(self, tokens: Sequence[int], start: int) -> None:
+    def _decode(
+        self,
+        tokens: Sequence[int],
+        start: int,
+        *,
+        logits_from: int | None = None,
+        read: Callable[[int, int], None] | None = None,
+    ) -> None:
         """Evaluate ``tokens`` at positions ``start``.. in logical batches of ``n_batch`` (each split by llama.cpp
-        into ``n_ubatch`` micro-batches); only the last position's logits are kept."""
+        into ``n_ubatch`` micro-batches). Logits are kept for the last position, or with ``logits_from`` for
+        every position from that one on; after each batch ``read(position, index_in_batch)`` sees each of them."""
         ctx = self.llm._ctx.ctx
         b = self._batch.batch
         n_batch = self.llm.n_batch
-        last = len(tokens) - 1
+        last = start + len(tokens) - 1
         for begin in range(0, len(tokens), n_batch):
             chunk = tokens[begin : begin + n_batch]
             b.n_tokens = len(chunk)
+            kept = []
             for i, tok in enumerate(chunk):
-                b.token[i] = tok
-                b.pos[i] = start + begin + i
-                b.n_seq_id[i] = 1
+                pos = start + begin + i
+                b.token[i], b.pos[i], b.n_seq_id[i] = tok, pos, 1
                 b.seq_id[i][0] = 0
-                b.logits[i] = begin + i == last
+                b.logits[i] = pos == last if logits_from is None else pos >= logits_from
+                if b.logits[i]:
+                    kept.append((pos, i))
             self._filter.sync()  # guardrails may have added an intervention since the last call
             if run_on_compute_thread(lambda: llama_cpp.llama_decode(ctx, b)) != 0:
                 raise ModelError(f"llama.cpp could not evaluate {len(chunk)} tokens at position {start + begin}")
+            if read is not None:
+                for pos, i in kept:
+                    read(pos, i)
 
     def _sampler(self, sampling: Sampling) -> _GreedySampler | _ChainSampler:
         """The sampling ``Llama.generate`` does (repeat penalty over the last 64 generated tokens, then greedy,
@@ -362,29 +375,16 @@ class LlamaCppBackend:
         ctx = self.llm._ctx
         ctx.kv_cache_seq_rm(-1, reuse, -1)
         self._aligned = []
-        n_batch = self.llm.n_batch
         n_vocab = self.llm.n_vocab()
         out: list[float] = []
-        b = self._batch.batch
+
+        def read(pos: int, i: int) -> None:  # the logits at position pos predict tokens[pos + 1]
+            row = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx.ctx, i), shape=(n_vocab,))
+            top = float(row.max())
+            out.append(float(row[tokens[pos + 1]]) - top - float(np.log(np.exp(row - top).sum())))
+
         with self._capturing(list(layers), all_rows=True) as cap:
-            for begin in range(reuse, len(tokens) - 1, n_batch):
-                chunk = tokens[begin : min(begin + n_batch, len(tokens) - 1)]
-                b.n_tokens = len(chunk)
-                wanted = []
-                for i, tok in enumerate(chunk):
-                    pos = begin + i
-                    b.token[i], b.pos[i], b.n_seq_id[i] = tok, pos, 1
-                    b.seq_id[i][0] = 0
-                    b.logits[i] = pos >= start - 1
-                    if b.logits[i]:
-                        wanted.append((i, tokens[pos + 1]))
-                self._filter.sync()
-                if run_on_compute_thread(lambda: llama_cpp.llama_decode(ctx.ctx, b)) != 0:
-                    raise ModelError("llama.cpp could not evaluate the tokens")
-                for i, nxt in wanted:
-                    row = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx.ctx, i), shape=(n_vocab,))
-                    top = float(row.max())
-                    out.append(float(row[nxt]) - top - float(np.log(np.exp(row - top).sum())))
+            self._decode(tokens[reuse : len(tokens) - 1], reuse, logits_from=start - 1, read=read)
             first = start - 1 - reuse
             rows = {l: np.concatenate(cap.rows[l], axis=0)[first:] for l in layers} if len(tokens) > 1 else {}
         # The cache now holds tokens[:-1] exactly as a fresh evaluation would (aligned micro-batches; which
