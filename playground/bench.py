@@ -92,10 +92,17 @@ def _timed(stream: Any) -> Run:
     return Run(first if first is not None else total, count, total)
 
 
-def _plain_llama(model_path: str, threads: int) -> Any:
+def _plain_llama(model_path: str, threads: int, flash_attn: bool = False) -> Any:
     import llama_cpp
 
-    return llama_cpp.Llama(model_path=model_path, n_ctx=4096, n_threads=threads, n_threads_batch=threads, verbose=False)
+    return llama_cpp.Llama(
+        model_path=model_path,
+        n_ctx=4096,
+        n_threads=threads,
+        n_threads_batch=threads,
+        flash_attn=flash_attn,
+        verbose=False,
+    )
 
 
 def run_plain(llm: Any, prompt: list[int], n: int) -> Run:
@@ -222,7 +229,11 @@ def run_bench(
     message, prompt = long_message(backend, pg, prompt_tokens)
     # Every contender computes on the one model-compute thread, as the playground does (compute_thread.py):
     # OpenMP thread teams started from several threads slow each other down.
-    plain = run_on_compute_thread(lambda: _plain_llama(str(backend.source.path), threads))  # type: ignore[attr-defined]
+    path = str(backend.source.path)  # type: ignore[attr-defined]
+    plain = run_on_compute_thread(lambda: _plain_llama(path, threads))
+    # A reference, not a goal: llama-cpp-python with flash attention, which the playground uses for generation
+    # only (prompts go through the faster batched path; see backends/kv_transfer.py).
+    plain_fa = run_on_compute_thread(lambda: _plain_llama(path, threads, flash_attn=True))
     import torch
 
     torch.set_num_threads(threads)  # the same number of threads for every contender
@@ -232,13 +243,17 @@ def run_bench(
     # warm-up: the persona baseline for the guard, caches, first-call costs
     run_playground(pg, message, 4)
     run_on_compute_thread(lambda: run_plain(plain, prompt, 4))
+    run_on_compute_thread(lambda: run_plain(plain_fa, prompt, 4))
     run_hf(hf, pg, prompt, 4)
-    series = {"plain": Series(), "playground": Series(), "hf": Series()}
+    names = ["plain", "playground", "hf", "plain_fa"]
+    series = {name: Series() for name in names}
     for r in range(rounds):
-        order = ["plain", "playground", "hf"][r % 3 :] + ["plain", "playground", "hf"][: r % 3]
+        order = names[r % len(names) :] + names[: r % len(names)]
         for name in order:
             if name == "plain":
                 run = run_on_compute_thread(lambda: run_plain(plain, prompt, new_tokens))
+            elif name == "plain_fa":
+                run = run_on_compute_thread(lambda: run_plain(plain_fa, prompt, new_tokens))
             elif name == "playground":
                 run = run_playground(pg, message, new_tokens)
             else:
@@ -287,7 +302,7 @@ def run_bench(
         out["extract_s"] = round(time.perf_counter() - t, 1)
         log(f"extraction of one trait: {out['extract_s']} s")
     if cold:
-        del hf, plain
+        del hf, plain, plain_fa
         out.update({k: round(v, 2) for k, v in cold_start().items()})
     return out
 
@@ -350,8 +365,13 @@ def write_report(result: dict[str, Any], out_dir: Path, command: str) -> Path:
     (out_dir / "perf.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     names = ["plain", "playground", "hf"]
-    labels = ["(a) llama.cpp plain", "(b) playground\nprobes+guard+steer", "(c) transformers\nhooks"]
-    axes[0].bar(labels, [result[f"{n}_tok_s"] for n in names], color=["grey", "C0", "C1"])
+    labels = ["(a) llama.cpp\nplain", "(b) playground\nprobes+guard+steer", "(c) transformers\nhooks"]
+    colors = ["grey", "C0", "C1"]
+    if "plain_fa_tok_s" in result:
+        names, colors = names + ["plain_fa"], colors + ["silver"]
+        labels = labels + ["llama.cpp plain\nflash attn (ref.)"]
+    axes[0].bar(labels, [result[f"{n}_tok_s"] for n in names], color=colors)
+    axes[0].tick_params(axis="x", labelsize=7)
     axes[0].set_ylabel("tokens / s (median)")
     axes[0].set_title(f"Decoding, {result['prompt_tokens']}-token prompt")
     conv = result.get("conversation")
@@ -389,6 +409,13 @@ def write_report(result: dict[str, Any], out_dir: Path, command: str) -> Path:
         f"steering {result['steered']} | {result['playground_tok_s']} | {result['playground_ttft_s']} s |",
         f"| (c) transformers + forward hooks, same probes and steering | {result['hf_tok_s']} | "
         f"{result['hf_ttft_s']} s |",
+    ]
+    if "plain_fa_tok_s" in result:
+        lines.append(
+            f"| reference: plain llama-cpp-python with flash attention (the playground generates this way, "
+            f"prompts go the (a) way) | {result['plain_fa_tok_s']} | {result['plain_fa_ttft_s']} s |"
+        )
+    lines += [
         "",
         f"- (b)/(a) throughput: **{result['ratio_vs_plain']}** (goal ≥ 0.9)",
         f"- (b)/(a) time to first token: **{result['ttft_ratio']}** (goal ≤ 1.2)",

@@ -82,10 +82,13 @@ def extract_trait(
 ) -> TraitVector:
     """Extract, calibrate and tune one trait vector (see the module docstring).
 
-    The whole job runs on the model-compute thread, so its thousands of forward passes skip the hand-over."""
-    return run_on_compute_thread(
-        lambda: _extract(backend, trait, max_tokens, neutral_system, tune_questions, progress, log)
-    )
+    The whole job runs on the model-compute thread, so its thousands of forward passes skip the hand-over.
+    Replies are generated with the backend's reference numerics, so a re-extraction reproduces the shipped
+    vectors exactly (chat may generate on a faster path that differs in rounding)."""
+    with backend.reference_decoding():
+        return run_on_compute_thread(
+            lambda: _extract(backend, trait, max_tokens, neutral_system, tune_questions, progress, log)
+        )
 
 
 def _extract(

@@ -36,7 +36,7 @@ def test_the_ctypes_mirror_has_the_c_layout():
 def pair(real_backend):
     python = LlamaCppBackend(real_backend.source, native_filter=False)
     yield real_backend, python
-    python.llm.close()
+    python.close()
 
 
 def _run(backend, prompt, **kw):

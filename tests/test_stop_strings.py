@@ -56,14 +56,25 @@ def test_stop_strings_include_the_users_name():
 def test_a_real_reply_ends_where_the_model_starts_the_users_line(playground):
     """The pirate persona, asked for an example conversation, goes on to write a "User:" line itself."""
     from playground.conversation import plan_prompt
-    message = "Show me an example conversation with lines like 'User: ...' and 'Pirate: ...'."
+
+    # Greedy replies of a 135M model shift with any numerical change; the first of these requests whose raw
+    # reply writes the user's line is the one checked (at least one must: the precondition of this test).
+    requests = [
+        "Write a short chat transcript between User and Pirate, one line each, starting with 'Pirate:'.",
+        "Write a play script with two speakers, User and Pirate.",
+        "Show me an example conversation with lines like 'User: ...' and 'Pirate: ...'.",
+    ]
     session = playground.session("pirate")
-    plan = plan_prompt(playground.backend, session.persona, session.system_prompt, [], message, 120)
     steering = playground.steering_for(dict(session.persona.steering))  # the persona's own steering, as chat uses
     sampling = session.persona.sampling.merged(temperature=0.0, max_tokens=120)
-    raw = [s.token for s in playground.backend.stream(plan.tokens, sampling, steering=steering)]
-    raw_text = b"".join(playground.backend.token_bytes(t) for t in raw).decode("utf-8", errors="replace")
-    assert "\nUser:" in raw_text  # what the model does unchecked (the precondition of this test)
+    for message in requests:
+        plan = plan_prompt(playground.backend, session.persona, session.system_prompt, [], message, 120)
+        raw = [s.token for s in playground.backend.stream(plan.tokens, sampling, steering=steering)]
+        raw_text = b"".join(playground.backend.token_bytes(t) for t in raw).decode("utf-8", errors="replace")
+        if "\nUser:" in raw_text:
+            break
+    else:
+        pytest.fail("no request made the model write a user's line: the stop string is not exercised")
     result = session.send(message, temperature=0, max_tokens=120)
     assert result.reply == raw_text[: raw_text.index("\nUser:")]
     assert all(len(p["per_token"]) == len(result.tokens) for p in result.probes.values())  # readouts stay aligned

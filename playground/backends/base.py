@@ -7,6 +7,7 @@ activation of layer ``l`` is the residual stream at the output of block ``l`` â€
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 from collections.abc import Iterator, Sequence
@@ -173,4 +174,9 @@ class Backend(Protocol):
     ) -> tuple[np.ndarray, dict[int, np.ndarray]]:
         """``token_logprobs(tokens, start)`` and, from the same pass, the activations that made each of those
         predictions: layer -> (len(tokens) - start, d_model), rows of positions start - 1 .. len(tokens) - 2."""
+        ...
+
+    def reference_decoding(self) -> contextlib.AbstractContextManager[None]:
+        """Inside this block, generate with the backend's reference numerics (the ones the shipped vectors were
+        extracted with), even where a faster path exists for chat; a backend with one path does nothing."""
         ...

@@ -26,6 +26,7 @@ from ..model_source import ModelSource
 from ..personas import Sampling
 from .base import Interventions, Steering, Step
 from .eval_filter import EvalFilter, make_filter
+from .kv_transfer import SequenceCopier
 
 
 @llama_cpp.llama_log_callback
@@ -50,9 +51,22 @@ SAFE_UBATCH = 31
 SAFE_BATCH = SAFE_UBATCH * 16
 
 
+_LOGIT_VIEWS: dict[tuple[int, int], np.ndarray] = {}
+
+
 def _logits(ctx: llama_cpp.llama_context_p, n_vocab: int) -> np.ndarray:
-    """The last evaluated position's logits, in place (writable: samplers read them from here)."""
-    return np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx, -1), shape=(n_vocab,))
+    """The last evaluated position's logits, in place (writable: samplers read them from here).
+
+    A context keeps its logits in one buffer, so the NumPy view of an address is made once (building it
+    through ``np.ctypeslib.as_array`` took longer than sampling itself)."""
+    address = ctypes.cast(llama_cpp.llama_get_logits_ith(ctx, -1), ctypes.c_void_p).value or 0
+    view = _LOGIT_VIEWS.get((address, n_vocab))
+    if view is None:
+        if len(_LOGIT_VIEWS) > 64:  # contexts come and go (tests, reloads): forget old buffers
+            _LOGIT_VIEWS.clear()
+        view = (ctypes.c_float * n_vocab).from_address(address)
+        view = _LOGIT_VIEWS[(address, n_vocab)] = np.frombuffer(view, dtype=np.float32)
+    return view
 
 
 class _GreedySampler:
@@ -110,8 +124,10 @@ class LlamaCppBackend:
         n_threads: int | None = None,
         n_ubatch: int = SAFE_UBATCH,
         native_filter: bool | None = None,
+        flash_decode: bool = True,
     ):
         self.source = source
+        self.flash_decode = flash_decode
         self._native_filter = native_filter
         self.model_id = source.model_id
         # PLAYGROUND_THREADS lets several model processes share a small machine without oversubscribing it
@@ -155,17 +171,49 @@ class LlamaCppBackend:
         # Tokens whose keys/values sit in the cache exactly as a from-scratch evaluation would leave them
         # (evaluated in aligned micro-batches under the current steering); generated tokens are not.
         self._aligned: list[int] = []
+        self._apply_steering(None, force=True)  # the all-zero vector: graphs have their steered shape from the start
 
     # -- set-up --------------------------------------------------------------------------------
     def _install_eval_callback(self) -> None:
-        """Rebuild the context with cb_eval set (llama.cpp reads it only at context creation)."""
+        """Rebuild the context with cb_eval set (llama.cpp reads it only at context creation), and create the
+        generation context.
+
+        Prompts, reads and scoring run in ``self.llm._ctx`` (no flash attention: its batched products are the
+        fastest way through many tokens). With ``flash_decode`` the reply's tokens are then generated one by one
+        in a second context of the same model with flash attention (fewer graph nodes per token), which receives
+        the prompt's keys/values after the first token (kv_transfer.py). Both share the one eval filter: only
+        one of them computes at a time, on the compute thread."""
         self._filter = make_filter(self.d_model, self.n_layers, native=self._native_filter)
         params = self.llm.context_params
         self._filter.install(params)
         self.llm._ctx.close()
         self.llm._ctx = internals.LlamaContext(model=self.llm._model, params=params, verbose=False)
+        self._step_ctx = self.llm._ctx
+        if self.flash_decode:
+            step = llama_cpp.llama_context_params.from_buffer_copy(params)
+            step.flash_attn = True
+            self._filter.install(step)
+            self._step_ctx = internals.LlamaContext(model=self.llm._model, params=step, verbose=False)
+        self._copier = SequenceCopier()
+        self._hand_over = self.flash_decode
         self.llm.reset()
         self._batch = internals.LlamaBatch(n_tokens=self.llm.n_batch, embd=0, n_seq_max=1, verbose=False)
+
+    @contextlib.contextmanager
+    def reference_decoding(self) -> Iterator[None]:
+        """Generate in the prompt context inside this block (no hand-over to flash attention): the numerics the
+        shipped vectors were extracted with, so extraction reproduces them bit for bit."""
+        saved, self._hand_over = self._hand_over, False
+        try:
+            yield
+        finally:
+            self._hand_over = saved
+
+    def close(self) -> None:
+        """Free the contexts and the model now rather than at garbage collection."""
+        if self._step_ctx is not self.llm._ctx:
+            self._step_ctx.close()
+        self.llm.close()
 
     @property
     def native_filter(self) -> bool:
@@ -216,24 +264,28 @@ class LlamaCppBackend:
             common += 1
         return (common // self._ubatch) * self._ubatch
 
-    def _apply_steering(self, steering: Steering | None) -> None:
-        """Load (or clear) the control vector; a change invalidates the KV cache."""
+    def _apply_steering(self, steering: Steering | None, *, force: bool = False) -> None:
+        """Load the control vector; a change invalidates the KV cache.
+
+        The vector always spans layers 1..n_layers-1 (zeros where nothing is steered; adding zero changes no
+        value), so every compute graph has the same shape whatever the steering. llama.cpp 0.3.16 reuses the
+        previous graph for a batch of the same shape and takes the context's control vector as unchanged
+        when it is the same object: a graph built for other steered layers (or none) would be run with the
+        new vector's data, so steering would leak into unsteered passes or silently not apply
+        (tests/test_llama_graph_reuse.py)."""
         steering = steering or Steering()
         fingerprint = steering.fingerprint()
-        if fingerprint == self._cvec_fingerprint:
+        if fingerprint == self._cvec_fingerprint and not force:
             return
-        ctx = self.llm._ctx.ctx
         layers = [l for l, v in steering.additions.items() if np.any(v)]
-        if not layers:
-            llama_cpp.llama_apply_adapter_cvec(ctx, None, 0, self.d_model, 0, 0)
-        else:
-            if min(layers) < 1 or max(layers) >= self.n_layers:
-                raise ModelError(f"llama.cpp can steer layers 1..{self.n_layers - 1}, got {sorted(layers)}")
-            buf = np.zeros((self.n_layers, self.d_model), dtype=np.float32)  # row i is layer i + 1
-            for layer in layers:
-                buf[layer - 1] = np.asarray(steering.additions[layer], dtype=np.float32)
-            ptr = buf.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
-            rc = llama_cpp.llama_apply_adapter_cvec(ctx, ptr, buf.size, self.d_model, min(layers), max(layers))
+        if layers and (min(layers) < 1 or max(layers) >= self.n_layers):
+            raise ModelError(f"llama.cpp can steer layers 1..{self.n_layers - 1}, got {sorted(layers)}")
+        buf = np.zeros((self.n_layers, self.d_model), dtype=np.float32)  # row i is layer i + 1
+        for layer in layers:
+            buf[layer - 1] = np.asarray(steering.additions[layer], dtype=np.float32)
+        ptr = buf.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
+        for ctx in {self.llm._ctx.ctx, self._step_ctx.ctx}:
+            rc = llama_cpp.llama_apply_adapter_cvec(ctx, ptr, buf.size, self.d_model, 1, self.n_layers - 1)
             if rc != 0:
                 raise ModelError(f"llama.cpp refused the control vector (code {rc})")
         self._cvec_fingerprint = fingerprint
@@ -260,11 +312,13 @@ class LlamaCppBackend:
         *,
         logits_from: int | None = None,
         read: Callable[[int, int], None] | None = None,
+        ctx: llama_cpp.llama_context_p | None = None,
     ) -> None:
         """Evaluate ``tokens`` at positions ``start``.. in logical batches of ``n_batch`` (each split by llama.cpp
         into ``n_ubatch`` micro-batches). Logits are kept for the last position, or with ``logits_from`` for
-        every position from that one on; after each batch ``read(position, index_in_batch)`` sees each of them."""
-        ctx = self.llm._ctx.ctx
+        every position from that one on; after each batch ``read(position, index_in_batch)`` sees each of them.
+        ``ctx`` defaults to the prompt context."""
+        ctx = ctx or self.llm._ctx.ctx
         b = self._batch.batch
         n_batch = self.llm.n_batch
         last = start + len(tokens) - 1
@@ -285,6 +339,12 @@ class LlamaCppBackend:
             if read is not None:
                 for pos, i in kept:
                     read(pos, i)
+
+    def _hand_over_prompt(self, prompt_ctx: llama_cpp.llama_context_p) -> llama_cpp.llama_context_p:
+        """Copy the prompt's keys/values into the flash-attention context; returns that context."""
+        step_ctx = self._step_ctx.ctx
+        run_on_compute_thread(lambda: self._copier.copy(prompt_ctx, step_ctx))
+        return step_ctx
 
     def _sampler(self, sampling: Sampling) -> _GreedySampler | _ChainSampler:
         """The sampling ``Llama.generate`` does (repeat penalty over the last 64 generated tokens, then greedy,
@@ -324,16 +384,20 @@ class LlamaCppBackend:
                 if not interventions:
                     self._aligned = list(prompt)
                 position = len(prompt)
+                logits_ctx = ctx.ctx
                 for produced in range(sampling.max_tokens):
                     if produced == 0:  # a reply has at least one token: no end of turn at the first position
-                        _logits(ctx.ctx, n_vocab)[self._end_ids] = -np.inf
-                    token = sampler.sample(ctx.ctx, n_vocab)
+                        _logits(logits_ctx, n_vocab)[self._end_ids] = -np.inf
+                    token = sampler.sample(logits_ctx, n_vocab)
                     if self.is_end(token):
                         return
                     yield Step(token, {l: cap.last_row(l) for l in layers} if layers else None)
                     if produced + 1 >= sampling.max_tokens or position >= self.n_ctx:
                         return
-                    self._decode([token], position)
+                    if produced == 0 and self._hand_over:
+                        # After the first token is out, so it costs no time to first token (~5 ms / 500 tokens).
+                        logits_ctx = self._hand_over_prompt(ctx.ctx)
+                    self._decode([token], position, ctx=logits_ctx)
                     position += 1
         finally:
             sampler.close()

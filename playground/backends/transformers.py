@@ -283,6 +283,11 @@ class TransformersBackend:
             generated.append(token)
             feed = [token]
 
+    @contextmanager
+    def reference_decoding(self) -> Iterator[None]:
+        """This backend has one generation path: nothing to switch."""
+        yield
+
     def hidden_states(
         self, tokens: list[int], layers: Sequence[int], *, steering: Steering | None = None, start: int = 0
     ) -> dict[int, np.ndarray]:
