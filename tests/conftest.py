@@ -34,6 +34,16 @@ def real_backend():
 
 
 @pytest.fixture(scope="session")
+def reference_backend(real_backend):
+    """The default model generating in its prompt context: no hand-over to flash attention."""
+    from playground.backends.llama_cpp import LlamaCppBackend
+
+    backend = LlamaCppBackend(real_backend.source, flash_decode=False)
+    yield backend
+    backend.close()
+
+
+@pytest.fixture(scope="session")
 def playground(real_backend):
     from playground.session import Playground
 

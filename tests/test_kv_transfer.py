@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from playground.backends.kv_transfer import untranspose_values
-from playground.backends.llama_cpp import LlamaCppBackend
 from playground.chat_template import Message
 from playground.errors import ModelError
 from playground.personas import Sampling
@@ -69,14 +68,6 @@ def test_an_unexpected_layout_is_refused_and_left_unchanged(damage):
 # -- on the real model ------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def plain(real_backend):
-    """The same model generating in its prompt context (no flash attention, no hand-over)."""
-    backend = LlamaCppBackend(real_backend.source, flash_decode=False)
-    yield backend
-    backend.close()
-
-
 def _reply(backend, prompt, n=40, **kw):
     backend._aligned = []
     steps = list(backend.stream(prompt, Sampling(temperature=0, max_tokens=n, repeat_penalty=1.1), **kw))
@@ -84,7 +75,8 @@ def _reply(backend, prompt, n=40, **kw):
 
 
 @pytest.mark.model
-def test_generation_after_the_hand_over_matches_the_prompt_context(real_backend, plain):
+def test_generation_after_the_hand_over_matches_the_prompt_context(real_backend, reference_backend):
+    plain = reference_backend
     assert real_backend.flash_decode and not plain.flash_decode
     prompt = real_backend.tokenize(
         real_backend.template.render(
