@@ -55,6 +55,9 @@ def build_chat_tab(
     """Create the Chat components and handlers in the current Gradio context."""
     initial_choices = choices
     steering_doc = STEERING_DOC.read_text(encoding="utf-8") if STEERING_DOC.exists() else ""
+    # The page is built with the start persona's slider values, so nothing needs changing when it loads: a value
+    # set by the load event could arrive after the user moved a slider (a start-up race seen in the browser).
+    initial = _persona_controls(pg, start, traits)
     state = gr.State(None)
     with gr.Row():
         with gr.Column(scale=5):
@@ -105,8 +108,8 @@ def build_chat_tab(
                 )
                 with gr.Row():
                     sliders = [
-                        gr.Slider(-2, 2, value=0, step=0.1, label=t, elem_id=f"steer-{t}", min_width=180)
-                        for t in traits
+                        gr.Slider(-2, 2, value=v, step=0.1, label=t, elem_id=f"steer-{t}", min_width=180)
+                        for t, v in zip(traits, initial[:-2], strict=True)
                     ]
                 reset = gr.Button("Reset to the persona's defaults", size="sm", elem_id="steer-reset")
                 with gr.Accordion("How steering works (docs/STEERING.md)", open=False):
@@ -116,12 +119,14 @@ def build_chat_tab(
                     temperature = gr.Slider(
                         0,
                         1.5,
-                        value=0.7,
+                        value=initial[-2],
                         step=0.05,
                         label="Temperature (0 = greedy)",
                         elem_id="temperature",
                     )
-                    max_tokens = gr.Slider(8, 512, value=160, step=8, label="Max tokens", elem_id="max-tokens")
+                    max_tokens = gr.Slider(
+                        8, 512, value=initial[-1], step=8, label="Max tokens", elem_id="max-tokens"
+                    )
                     seed = gr.Number(value=-1, precision=0, label="Seed (−1 = random)", elem_id="seed")
         with gr.Column(scale=4, elem_id="probe-panel"):
             gr.Markdown("### Trait probes — this reply")
@@ -186,6 +191,15 @@ def build_chat_tab(
             return (st, gr.update(value=current), *view, *persona_view(st))
         return (new, gr.update(), *full_view(new, trait), *persona_view(new))
 
+    def load_page(persona_id: str, trait: str, st: ChatState | None):
+        """The page's load event: the chat state and views; the sliders only if the persona changed on disk
+        since the page was built (otherwise they already hold its values and the user may have moved one)."""
+        out = list(select_persona(persona_id, trait, st))
+        controls = out[len(out) - len(initial) :]
+        if controls == initial:
+            out[len(out) - len(initial) :] = [gr.skip()] * len(initial)
+        return tuple(out)
+
     persona_dd.input(
         select_persona,
         [persona_dd, heat_trait, state],
@@ -195,9 +209,20 @@ def build_chat_tab(
     )
 
     def respond(st: ChatState | None, message: str, trait: str, temp: float, max_tok: float, seed_v, *steer):
+        """The chat state (made here when the message beat the page's load event), then the reply's updates."""
+        made: Any = gr.skip()
         if st is None:
-            yield (gr.skip(), message, error_md("Pick a valid persona first."), *[gr.skip()] * 5)
-            return
+            try:
+                st = made = ChatState(pg, start)  # the picker still shows the start persona: nothing else was chosen
+            except PlaygroundError as exc:
+                note = error_md(f"Pick a valid persona first: {describe_error(exc)}")
+                yield (gr.skip(), gr.skip(), message, note, *[gr.skip()] * 5)
+                return
+        for update in reply_updates(st, message, trait, temp, max_tok, seed_v, *steer):
+            yield (made, *update)
+            made = gr.skip()
+
+    def reply_updates(st: ChatState, message: str, trait: str, temp: float, max_tok: float, seed_v, *steer):
         if st.busy:
             yield (gr.skip(), message, "⚠ Still answering — press Stop (Esc) first.", *[gr.skip()] * 5)
             return
@@ -258,7 +283,7 @@ def build_chat_tab(
             yield (chat_messages(st), message, error_md(describe_error(exc)), *[gr.skip()] * 5)
 
     respond_ins = [state, box, heat_trait, temperature, max_tokens, seed, *sliders]
-    respond_outs = [chatbot, box, status, *panel_outs]
+    respond_outs = [state, chatbot, box, status, *panel_outs]
     for trigger in (box.submit, send.click):
         trigger(
             respond,
@@ -282,13 +307,14 @@ def build_chat_tab(
             yield (
                 gr.skip(),
                 gr.skip(),
+                gr.skip(),
                 "⚠ Still answering — press Stop (Esc) first." if st else "",
                 *[gr.skip()] * 5,
             )
             return
         rec = st.undo()
         if rec is None:
-            yield (gr.skip(), gr.skip(), "Nothing to regenerate yet.", *[gr.skip()] * 5)
+            yield (gr.skip(), gr.skip(), gr.skip(), "Nothing to regenerate yet.", *[gr.skip()] * 5)
             return
         yield from respond(st, rec.user, trait, temp, max_tok, seed_v, *steer)
 
@@ -396,5 +422,16 @@ def build_chat_tab(
     view = lambda st, trait, note="": (*full_view(st, trait, note), *persona_view(st))  # noqa: E731
     return ChatTab(
         ChatLink(state, persona_dd, heat_trait, tabs, select_outs, view),
-        (select_persona, [persona_dd, heat_trait, state], select_outs),
+        (load_page, [persona_dd, heat_trait, state], select_outs),
     )
+
+
+def _persona_controls(pg: Playground, persona_id: str, traits: list[str]) -> list[float]:
+    """Slider values for a persona: its steering per trait, then temperature and max tokens (defaults when
+    the persona can't be loaded; the page then shows why)."""
+    try:
+        p = pg.catalog.persona(persona_id)
+    except PlaygroundError:
+        return [0.0] * len(traits) + [0.7, 160.0]
+    steering = [float(p.steering.get(t, 0.0)) for t in traits]
+    return steering + [float(p.sampling.temperature), float(p.sampling.max_tokens)]

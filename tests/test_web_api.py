@@ -219,3 +219,15 @@ def test_chat_state_first_wait_yields_the_empty_reply_while_the_model_reads(pg):
     last = list(updates)[-1]
     fresh = ChatState(pg, "assistant").send("Hello there!", temperature=0, max_tokens=4)
     assert last.done and last.tokens and last.text == fresh.text
+
+
+def test_a_message_sent_before_the_page_loaded_starts_the_chat_and_keeps_it(server, pg):
+    """A browser that sends before the page's load event ran has no chat state yet: the first message makes it
+    (with the persona the picker shows), and the next message continues the same conversation."""
+    c = _client(server)  # an API client never runs the load event
+    first = c.predict(*_send_args(pg, "Hello! Who are you?", {}), api_name="/send")
+    assert "✓" in first[2]
+    second = c.predict(*_send_args(pg, "Tell me one thing you like.", {}), api_name="/send")
+    assert "✓" in second[2]
+    users = [_text(m) for m in second[0] if m["role"] == "user"]
+    assert users == ["Hello! Who are you?", "Tell me one thing you like."]
