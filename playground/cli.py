@@ -85,10 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("eval", help="evaluation reports (written under docs/)")
     ev.add_argument(
         "what",
-        choices=["traits", "guard", "guard-chat", "role-models", "ranking"],
+        choices=["traits", "guard", "guard-chat", "role-models", "ranking", "decoding"],
         help="traits: probe AUROC and steering dose-response; guard: prompt screening on red-team vs benign prompts;"
         " guard-chat: the shipped policy in real chats; role-models: role models under adversarial prompts;"
-        " ranking: best-of-N probe-ranked replies",
+        " ranking: best-of-N probe-ranked replies; decoding: chat's flash-attention generation vs the reference path",
     )
     ev.add_argument("--persona", default=None, help="role-models, ranking: the base persona (default: assistant)")
     ev.add_argument("--redteam", type=int, default=6, help="role-models: red-team prompts to sample (seeded by --seed)")
@@ -103,7 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("--trait", action="append", default=None, help="limit to these traits (repeatable)")
     _add_model_args(ev)
-    ev.add_argument("--questions", type=int, default=20, help="evaluation questions per trait for the AUROC")
+    ev.add_argument(
+        "--questions", type=int, default=20, help="traits, decoding: evaluation questions per trait"
+    )
     ev.add_argument("--dose-questions", type=int, default=8, help="questions per steering strength")
     ev.add_argument("--out", default="docs", help="folder for the Markdown report, plots and JSON")
 
@@ -385,6 +387,10 @@ def _eval(args: argparse.Namespace) -> int:
         return run_cli(args)
     if args.what == "ranking":
         from .ranking import run_cli
+
+        return run_cli(args)
+    if args.what == "decoding":
+        from .decoding_eval import run_cli
 
         return run_cli(args)
 
