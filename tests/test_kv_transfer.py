@@ -111,3 +111,21 @@ def test_the_reply_is_the_same_with_and_without_a_cached_prefix(real_backend):
     fresh, _ = _reply(real_backend, prompt, n=24)
     again = list(real_backend.stream(prompt, Sampling(temperature=0, max_tokens=24, repeat_penalty=1.1)))
     assert [s.token for s in again] == fresh
+
+
+@pytest.mark.model
+def test_a_large_copy_buffer_is_let_go_and_the_next_copy_still_works(real_backend):
+    prompt = real_backend.tokenize(
+        real_backend.template.render([Message("system", "You are a robot."), Message("user", "Count to five.")])
+    )
+    kept, _ = _reply(real_backend, prompt, n=12)
+    copier = real_backend._copier
+    before = copier.keep_bytes
+    try:
+        copier.keep_bytes = 0  # every buffer counts as large
+        first, _ = _reply(real_backend, prompt, n=12)
+        assert copier._buffer.nbytes == 0
+        again, _ = _reply(real_backend, prompt, n=12)
+    finally:
+        copier.keep_bytes = before
+    assert first == again == kept

@@ -90,10 +90,13 @@ def untranspose_values(blob: np.ndarray) -> None:
 
 
 class SequenceCopier:
-    """Copies sequence 0 between two contexts of one model, reusing one buffer (grown as needed)."""
+    """Copies sequence 0 between two contexts of one model through one reused buffer (~23 KB per token of
+    context for the default model). A buffer above ``keep_bytes`` is let go after the copy, so a long
+    conversation does not hold its size for the rest of the process."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep_bytes: int = 32 << 20) -> None:
         self._buffer = np.empty(0, dtype=np.uint8)
+        self.keep_bytes = keep_bytes
 
     def copy(self, src: llama_cpp.llama_context_p, dst: llama_cpp.llama_context_p, seq: int = 0) -> int:
         """Replace sequence ``seq`` of ``dst`` with that of ``src`` (V rewritten for a flash-attention ``dst``);
@@ -103,7 +106,11 @@ class SequenceCopier:
             self._buffer = np.empty(size, dtype=np.uint8)
         ptr = self._buffer.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8))
         written = llama_cpp.llama_state_seq_get_data(src, ptr, size, seq)
-        untranspose_values(self._buffer[:written])
-        if llama_cpp.llama_state_seq_set_data(dst, ptr, written, seq) != written:
-            raise ModelError("llama.cpp refused the keys/values handed over from the prompt context")
+        try:
+            untranspose_values(self._buffer[:written])
+            if llama_cpp.llama_state_seq_set_data(dst, ptr, written, seq) != written:
+                raise ModelError("llama.cpp refused the keys/values handed over from the prompt context")
+        finally:
+            if self._buffer.nbytes > self.keep_bytes:
+                self._buffer = np.empty(0, dtype=np.uint8)
         return written
