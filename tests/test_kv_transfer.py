@@ -129,3 +129,28 @@ def test_a_large_copy_buffer_is_let_go_and_the_next_copy_still_works(real_backen
     finally:
         copier.keep_bytes = before
     assert first == again == kept
+
+
+@pytest.mark.model
+def test_the_path_is_fixed_when_the_stream_is_asked_for(real_backend, reference_backend):
+    """A stream created inside reference_decoding() and consumed after it still takes the reference path."""
+    sampling = Sampling(temperature=0, max_tokens=40, repeat_penalty=1.1)
+    questions = [
+        "Someone cut in front of me in line, how should I respond?",
+        "How should a teacher deal with a noisy student?",
+        "My sister borrowed my jacket without asking, how should I react?",
+    ]
+    for question in questions:  # one where the two paths' greedy replies fork (a precondition)
+        prompt = real_backend.tokenize(
+            real_backend.template.render([Message("system", "You are a helpful assistant."), Message("user", question)])
+        )
+        reference, _ = _reply(reference_backend, prompt, n=40)
+        fast, _ = _reply(real_backend, prompt, n=40)
+        if fast != reference:
+            break
+    else:
+        pytest.fail("the two paths gave the same replies to every question: nothing to tell them apart")
+    real_backend._aligned = []
+    with real_backend.reference_decoding():
+        lazy = real_backend.stream(prompt, sampling)
+    assert [s.token for s in lazy] == reference

@@ -8,6 +8,7 @@ import pytest
 
 from playground.backends.llama_cpp import SAFE_BATCH, SAFE_UBATCH
 from playground.chat_template import Message
+from playground.compute_thread import run_on_compute_thread
 from playground.personas import Sampling
 
 pytestmark = pytest.mark.model
@@ -16,16 +17,20 @@ pytestmark = pytest.mark.model
 @pytest.fixture(scope="module")
 def plain_llama(reference_backend):
     """llama-cpp-python on the same file with the backend's batch sizes (no callback, no hand-over)."""
-    llm = llama_cpp.Llama(
-        model_path=str(reference_backend.source.path),
-        n_ctx=reference_backend.n_ctx,
-        n_batch=SAFE_BATCH,
-        n_ubatch=SAFE_UBATCH,
-        n_threads=reference_backend.llm.n_threads,
-        verbose=False,
+    # Loaded and run on the compute thread like all model work: OpenMP teams started from a second thread slow
+    # every later llama.cpp call in the process (docs/FINDINGS.md).
+    llm = run_on_compute_thread(
+        lambda: llama_cpp.Llama(
+            model_path=str(reference_backend.source.path),
+            n_ctx=reference_backend.n_ctx,
+            n_batch=SAFE_BATCH,
+            n_ubatch=SAFE_UBATCH,
+            n_threads=reference_backend.llm.n_threads,
+            verbose=False,
+        )
     )
     yield llm
-    llm.close()
+    run_on_compute_thread(llm.close)
 
 
 @pytest.fixture(scope="module")
@@ -59,15 +64,17 @@ def test_replies_match_llama_generate_token_for_token(reference_backend, plain_l
     ours = [s.token for s in reference_backend.stream(prompt, sampling)]
     if sampling.seed is not None:
         plain_llama.set_seed(sampling.seed)
-    theirs = _generate(
-        plain_llama,
-        prompt,
-        sampling.max_tokens,
-        temp=sampling.temperature,
-        top_k=sampling.top_k,
-        top_p=sampling.top_p,
-        repeat_penalty=sampling.repeat_penalty,
-        min_p=0.0,  # the backend's chain has no min-p stage (generate's default is 0.05)
+    theirs = run_on_compute_thread(
+        lambda: _generate(
+            plain_llama,
+            prompt,
+            sampling.max_tokens,
+            temp=sampling.temperature,
+            top_k=sampling.top_k,
+            top_p=sampling.top_p,
+            repeat_penalty=sampling.repeat_penalty,
+            min_p=0.0,  # the backend's chain has no min-p stage (generate's default is 0.05)
+        )
     )
     assert len(ours) > 10
     assert ours == theirs

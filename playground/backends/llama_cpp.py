@@ -362,6 +362,20 @@ class LlamaCppBackend:
         capture: Sequence[int] = (),
         interventions: Interventions | None = None,
     ) -> Iterator[Step]:
+        # Which path generates is fixed when the stream is asked for, even if it is consumed outside a
+        # reference_decoding() block.
+        return self._stream(prompt, sampling, steering, capture, interventions, hand_over=self._hand_over)
+
+    def _stream(
+        self,
+        prompt: list[int],
+        sampling: Sampling,
+        steering: Steering | None,
+        capture: Sequence[int],
+        interventions: Interventions | None,
+        *,
+        hand_over: bool,
+    ) -> Iterator[Step]:
         if not prompt:
             raise ModelError("empty prompt")
         if len(prompt) >= self.n_ctx:
@@ -394,7 +408,7 @@ class LlamaCppBackend:
                     yield Step(token, {l: cap.last_row(l) for l in layers} if layers else None)
                     if produced + 1 >= sampling.max_tokens or position >= self.n_ctx:
                         return
-                    if produced == 0 and self._hand_over:
+                    if produced == 0 and hand_over:
                         # After the first token is out, so it costs no time to first token (~5 ms / 500 tokens).
                         logits_ctx = self._hand_over_prompt(ctx.ctx)
                     self._decode([token], position, ctx=logits_ctx)
