@@ -14,7 +14,7 @@ import gradio as gr
 
 from . import ui_plots as plots
 from .errors import PlaygroundError
-from .personas import PACKAGE_ROOT
+from .personas import PACKAGE_ROOT, Persona
 from .session import Playground
 from .ui_editor import ChatLink
 from .ui_views import (
@@ -162,16 +162,12 @@ def build_chat_tab(
     def persona_view(st: ChatState | None) -> tuple:
         """Badge, info, policy table and slider/sampling values for a persona."""
         if st is None:
-            return (badge(pg, None), "", plots.policy_html(None), *[0.0] * len(sliders), 0.7, 160)
-        p = st.persona
-        values = [float(p.steering.get(t, 0.0)) for t in traits]
+            return (badge(pg, None), "", plots.policy_html(None), *_controls(None, traits))
         return (
             badge(pg, st),
             persona_info(st),
-            plots.policy_html(st.policy, p.name),
-            *values,
-            p.sampling.temperature,
-            p.sampling.max_tokens,
+            plots.policy_html(st.policy, st.persona.name),
+            *_controls(st.persona, traits),
         )
 
     persona_outs = [badge_md, info_md, policy_view, *sliders, temperature, max_tokens]
@@ -365,8 +361,7 @@ def build_chat_tab(
     heat_trait.change(redraw_trait, [state, heat_trait], [heat, trend], api_visibility="private")
 
     def reset_steering(st: ChatState | None):
-        p = st.persona if st is not None else None
-        return [float(p.steering.get(t, 0.0)) if p else 0.0 for t in traits]
+        return _controls(st.persona if st is not None else None, traits)[: len(traits)]
 
     reset.click(reset_steering, state, sliders, api_visibility="private")
 
@@ -426,12 +421,18 @@ def build_chat_tab(
     )
 
 
-def _persona_controls(pg: Playground, persona_id: str, traits: list[str]) -> list[float]:
-    """Slider values for a persona: its steering per trait, then temperature and max tokens (defaults when
-    the persona can't be loaded; the page then shows why)."""
-    try:
-        p = pg.catalog.persona(persona_id)
-    except PlaygroundError:
+def _controls(p: Persona | None, traits: list[str]) -> list[float]:
+    """Slider values for a persona: its steering per trait, then temperature and max tokens (defaults without
+    a persona)."""
+    if p is None:
         return [0.0] * len(traits) + [0.7, 160.0]
     steering = [float(p.steering.get(t, 0.0)) for t in traits]
     return steering + [float(p.sampling.temperature), float(p.sampling.max_tokens)]
+
+
+def _persona_controls(pg: Playground, persona_id: str, traits: list[str]) -> list[float]:
+    """``_controls`` of a persona by id (the defaults when it can't be loaded; the page then shows why)."""
+    try:
+        return _controls(pg.catalog.persona(persona_id), traits)
+    except PlaygroundError:
+        return _controls(None, traits)
