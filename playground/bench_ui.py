@@ -162,6 +162,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _wait_closed(port: int, timeout: float = 10.0) -> bool:
+    """Wait until nothing accepts connections on ``port`` (the UI server has stopped); False if it still does."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            s.settimeout(0.5)
+            if s.connect_ex(("127.0.0.1", port)) != 0:
+                return True
+        time.sleep(0.1)
+    return False
+
+
 def _empty_cache(backend: Backend) -> None:
     """Forget the cached prompt, so the next reply evaluates its whole prompt (as ``bench.run_playground`` does)."""
     if hasattr(backend, "_aligned"):
@@ -358,12 +370,14 @@ def measure_ui_first_token(
                 browser.close()
     finally:
         demo.close()
+        server_closed = _wait_closed(port)
     out: dict[str, Any] = {
         "rounds": rounds,
         "max_tokens": max_tokens,
         "persona": persona,
         "threads": int(os.environ.get("PLAYGROUND_THREADS", 0)) or max(1, min(os.cpu_count() or 1, 8)),
         "browser": f"chromium {version} (headless, Playwright)",
+        "server_closed": server_closed,  # nothing answers on the UI's port any more: later legs measure alone
     }
     for case in cases:
         out[case] = _summary(runs[case], messages[case], caches[case])

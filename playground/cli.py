@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Sequence
 
+from .bench_isolation import BASELINE_EXIT, BASELINE_FACTOR
 from .errors import PlaygroundError, ValidationError
 from .guard import describe_guard_event
 from .personas import DEFAULT_PERSONA, Catalog
@@ -76,6 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_args(ext)
     ext.add_argument("--max-tokens", type=int, default=40, help="reply length used for extraction")
     ext.add_argument("--ship", action="store_true", help="write into models/<model>/vectors (maintainers)")
+    ext.add_argument(
+        "--regenerate",
+        action="store_true",
+        help="generate new extraction replies instead of re-reading the stored ones (their greedy text depends on "
+        "the CPU's rounding; see docs/FINDINGS.md)",
+    )
 
     scr = sub.add_parser("train-screen", help="train the prompt-screening (persona hijack) probe for a model")
     _add_model_args(scr)
@@ -85,10 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("eval", help="evaluation reports (written under docs/)")
     ev.add_argument(
         "what",
-        choices=["traits", "guard", "guard-chat", "role-models", "ranking", "decoding"],
+        choices=["traits", "guard", "guard-chat", "role-models", "ranking", "decoding", "decoding-check", "reextract"],
         help="traits: probe AUROC and steering dose-response; guard: prompt screening on red-team vs benign prompts;"
         " guard-chat: the shipped policy in real chats; role-models: role models under adversarial prompts;"
-        " ranking: best-of-N probe-ranked replies; decoding: chat's flash-attention generation vs the reference path",
+        " ranking: best-of-N probe-ranked replies; decoding: chat's flash-attention generation vs the reference path;"
+        " decoding-check: teacher-forced logits of both paths on this CPU (JSON; exit 1 outside tolerance);"
+        " reextract: re-extract shipped vectors from their stored replies here and compare (JSON; exit 1 if any differs"
+        " beyond tolerance)",
     )
     ev.add_argument("--persona", default=None, help="role-models, ranking: the base persona (default: assistant)")
     ev.add_argument("--redteam", type=int, default=6, help="role-models: red-team prompts to sample (seeded by --seed)")
@@ -120,7 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
     iv.add_argument("--name", default=None, help="trait name (default: the file name)")
     _add_model_args(iv)
 
-    bench = sub.add_parser("bench", help="benchmark: probes+guard+steering vs plain llama.cpp vs transformers")
+    bench = sub.add_parser(
+        "bench",
+        help="benchmark: probes+guard+steering vs plain llama.cpp vs transformers",
+        description=f"Exit status {BASELINE_EXIT}: the bench's plain llama-cpp-python ran below {BASELINE_FACTOR}x "
+        "of the same run in a fresh process of its own (a slowed baseline), so no ratios are reported.",
+    )
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument("--rounds", type=int, default=5)
     bench.add_argument("--new-tokens", type=int, default=64)
@@ -301,7 +316,7 @@ def _score(args: argparse.Namespace) -> int:
 
 def _extract(args: argparse.Namespace) -> int:
     from .backends import load_backend
-    from .extraction import extract_trait
+    from .extraction import extract_with_replies
     from .traits import load_trait
     from .vector_store import VectorStore
 
@@ -309,8 +324,11 @@ def _extract(args: argparse.Namespace) -> int:
     backend = load_backend(args.model, args.backend)
     store = VectorStore(backend.model_id)
     for trait in traits:
-        vec = extract_trait(backend, trait, max_tokens=args.max_tokens, log=lambda m: print(m, file=sys.stderr))
-        path = store.save(vec, shipped=args.ship)
+        stored = None if args.regenerate or trait.name not in store.names() else store.replies(trait.name)
+        vec, replies = extract_with_replies(
+            backend, trait, max_tokens=args.max_tokens, replies=stored, log=lambda m: print(m, file=sys.stderr)
+        )
+        path = store.save(vec, shipped=args.ship, replies=replies)
         print(f"wrote {path}", file=sys.stderr)
     return 0
 
@@ -393,6 +411,14 @@ def _eval(args: argparse.Namespace) -> int:
         from .decoding_eval import run_cli
 
         return run_cli(args)
+    if args.what == "decoding-check":
+        from .decoding_eval import run_check_cli
+
+        return run_check_cli(args)
+    if args.what == "reextract":
+        from .vector_agreement import run_cli as run_reextract
+
+        return run_reextract(args)
 
     from .backends import load_backend
     from .evaluation import evaluate_traits, write_report
@@ -520,10 +546,15 @@ def _bench(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result))
     else:
-        for key in ("plain_tok_s", "playground_tok_s", "hf_tok_s", "ratio_vs_plain", "speedup_vs_hf", "ttft_ratio",
-                    "ui_ttft_ratio", "ui_short_ttft_ratio", "extract_s", "peak_rss_mb", "cold_start_s"):
+        for key in ("fresh_plain_tok_s", "plain_tok_s", "playground_tok_s", "hf_tok_s", "ratio_vs_plain",
+                    "speedup_vs_hf", "ttft_ratio", "ui_ttft_ratio", "ui_short_ttft_ratio", "extract_s",
+                    "peak_rss_mb", "cold_start_s"):
             if key in result:
                 print(f"{key:18} {result[key]}")
+    baseline = result.get("baseline", {})
+    if not baseline.get("ok", True):
+        print(f"bench: no ratios reported: {baseline['reason']}", file=sys.stderr)
+        return BASELINE_EXIT
     return 0
 
 

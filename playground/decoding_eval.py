@@ -207,3 +207,26 @@ def run_cli(args: Any) -> int:
     path = write_report(pairs, Path(args.out), command=command, seconds=time.perf_counter() - started, layer=20)
     print(f"wrote {path}", file=sys.stderr)
     return 0
+
+
+def run_check_cli(args: Any) -> int:
+    """``python -m playground eval decoding-check``: the start-up check of the flash-attention path, on every
+    check text (over 500 teacher-forced positions), printed as one JSON object. Exit 1 when it fails."""
+    from .backends.decode_check import CHECK_TEXTS
+    from .backends.llama_build import system_info
+
+    pg = Playground(args.model, backend=args.backend)
+    backend = pg.backend
+    check = getattr(backend, "check_decoding_paths", None)
+    if check is None:
+        print(json.dumps({"backend": backend.name, "skipped": "this backend has one generation path"}))
+        return 0
+    result = check(CHECK_TEXTS)
+    out = {
+        **result.to_json(),
+        "system_info": system_info().strip(),
+        "startup_check": backend.decode_check.to_json() if backend.decode_check else None,
+        "notices": list(backend.notices),
+    }
+    print(json.dumps(out, indent=1))
+    return 0 if result.passed else 1

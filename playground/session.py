@@ -349,7 +349,7 @@ class ChatSession:
                 "policy": policy.name,
                 **({"stopped_text": stopped_text} if blocked else {}),
             },
-            notices=plan.notices,
+            notices=[*getattr(backend, "notices", []), *plan.notices],
             prompt_tokens=len(plan.tokens),
             timing={
                 "first_token_s": round(first_token_s if first_token_s is not None else total, 4),

@@ -1,7 +1,7 @@
 """Where the shared evaluation data lives (red-team prompts, character cards): never shipped, only read.
 
-The data sits next to the repository (``../shared/data``) on the project's machines. A clone somewhere else
-finds it through ``PLAYGROUND_SHARED_DATA`` or the machines' standard location.
+The data sits in a ``shared/data`` folder beside the repository or beside one of its parent folders (on the
+project's machines: ``../shared/data``). A clone anywhere else points ``PLAYGROUND_SHARED_DATA`` at it.
 """
 
 from __future__ import annotations
@@ -10,17 +10,17 @@ import os
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-STANDARD = Path("/work/shared/data")
+ENV_VAR = "PLAYGROUND_SHARED_DATA"
 
 
 def shared_data_dir() -> Path:
-    """The shared data folder (the first that exists), or the expected sibling path for error messages."""
-    candidates = []
-    if os.environ.get("PLAYGROUND_SHARED_DATA"):
-        candidates.append(Path(os.environ["PLAYGROUND_SHARED_DATA"]))
+    """The shared data folder: ``$PLAYGROUND_SHARED_DATA`` if it exists, else the first ``shared/data`` beside
+    the repository or one of its parents. When none exists, the path that was expected (``$PLAYGROUND_SHARED_DATA``
+    if set, else ``../shared/data``) so that error messages name it; tell the user to set the variable."""
+    env = os.environ.get(ENV_VAR)
+    candidates = [Path(env)] if env else []
     candidates += [parent / "shared" / "data" for parent in REPO.parents]
-    candidates.append(STANDARD)
     for c in candidates:
         if c.is_dir():
             return c
-    return REPO.parent / "shared" / "data"
+    return Path(env) if env else REPO.parent / "shared" / "data"

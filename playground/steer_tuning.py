@@ -19,14 +19,15 @@ model (so the judge does not see the steering):
 A dose is coherent when its mean NLL is at most ``max_nll_gain`` nats above the baseline and *every*
 reply has at most ``max_repeat`` repeated 3-grams, at least ``MIN_DISTINCT`` distinct tokens and a letter
 share of at least ``MIN_LETTERS`` of the unsteered replies'. The layer whose top coherent dose expresses
-the trait most wins.
+the trait most wins; near-ties (within ``EXPRESSION_MARGIN``) go to the earliest such layer, so that rounding
+differences between CPUs cannot flip the choice between two layers that steer about equally well.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 from tqdm import tqdm
@@ -41,6 +42,8 @@ MAX_NLL_GAIN = 1.0
 MAX_REPEAT = 0.25
 MIN_DISTINCT = 0.55
 MIN_LETTERS = 0.75  # of the unsteered replies' share of letters
+# Calibrated z: top coherent doses whose expression is this close to the best count as tied.
+EXPRESSION_MARGIN = 0.2
 
 
 def distinct_share(tokens: Sequence[int]) -> float:
@@ -86,6 +89,11 @@ class SteeringChoice:
     fraction: float  # strength 1 = fraction x resid_norm[layer]
     baseline_nll: float
     sweep: tuple[DoseResult, ...]
+    # The sweep's replies ("base" unsteered, "<layer>:<fraction>" steered): token ids per question. Stored beside
+    # the vector (extraction_replies.py), so a re-extraction elsewhere scores the same text: greedy steered
+    # replies fork under other rounding, and the choice between two layers that steer about equally well
+    # flipped for 2 of 8 traits when they were generated anew on another build (docs/FINDINGS.md).
+    replies: dict[str, list[list[int]]] = field(default_factory=dict, compare=False)
 
     def to_json(self) -> dict:
         return {
@@ -148,16 +156,29 @@ def tune_steering(
     max_nll_gain: float = MAX_NLL_GAIN,
     max_repeat: float = MAX_REPEAT,
     progress: bool = True,
+    stored: dict[str, list[list[int]]] | None = None,
 ) -> SteeringChoice:
-    """Sweep layers x doses (stopping each layer at its first incoherent dose) and pick the steering."""
+    """Sweep layers x doses (stopping each layer at its first incoherent dose) and pick the steering.
+
+    ``stored``: replies of an earlier sweep (``SteeringChoice.replies``), scored instead of generating anew
+    wherever the same dose comes up."""
     judge = _Judge(backend, vec, system)
     prompts = [judge.prompt(q) for q in questions]
-    base = [judge.score(p, judge.reply(p, None, max_tokens)) for p in prompts]
+    record: dict[str, list[list[int]]] = {}
+
+    def replies_for(key: str, steering: Steering | None) -> list[list[int]]:
+        got = (stored or {}).get(key)
+        if got is None or len(got) != len(prompts):
+            got = [judge.reply(p, steering, max_tokens) for p in prompts]
+        record[key] = got
+        return got
+
+    base = [judge.score(p, r) for p, r in zip(prompts, replies_for("base", None), strict=True)]
     baseline_nll = float(np.mean([b[0] for b in base]))
     baseline_letters = float(np.mean([b[3] for b in base]))
     layers = list(layers) if layers is not None else candidate_layers(backend.n_layers)
     results: list[DoseResult] = []
-    best: tuple[float, int, float] | None = None  # (expression, layer, fraction)
+    tops: list[DoseResult] = []  # each layer's top coherent dose
     bar = tqdm(
         total=len(layers) * len(fractions), desc=f"tune steering {vec.trait}", disable=not progress, file=sys.stderr
     )
@@ -166,7 +187,7 @@ def tune_steering(
         top: DoseResult | None = None
         for k, fraction in enumerate(fractions):
             steering = Steering({layer: (fraction * resid_norm[layer] * unit).astype(np.float32)})
-            replies = [judge.reply(p, steering, max_tokens) for p in prompts]
+            replies = replies_for(f"{layer}:{fraction:g}", steering)
             scores = [judge.score(p, r) for p, r in zip(prompts, replies, strict=True)]
             nll, rep, distinct, letters, expr = (float(np.mean([s[i] for s in scores])) for i in range(5))
             coherent = (
@@ -184,10 +205,23 @@ def tune_steering(
                 bar.update(len(fractions) - k - 1)
                 break
             top = result
-        if top is not None and (best is None or top.expression > best[0]):
-            best = (top.expression, layer, top.fraction)
+        if top is not None:
+            tops.append(top)
     bar.close()
-    if best is None:  # even the smallest dose broke the text everywhere: steer gently at the middle layer
-        layer = layers[len(layers) // 2]
-        best = (float("nan"), layer, fractions[0] / 2)
-    return SteeringChoice(layer=best[1], fraction=best[2], baseline_nll=baseline_nll, sweep=tuple(results))
+    chosen = choose_dose(tops)
+    if chosen is None:  # even the smallest dose broke the text everywhere: steer gently at the middle layer
+        layer, fraction = layers[len(layers) // 2], fractions[0] / 2
+    else:
+        layer, fraction = chosen.layer, chosen.fraction
+    return SteeringChoice(
+        layer=layer, fraction=fraction, baseline_nll=baseline_nll, sweep=tuple(results), replies=record
+    )
+
+
+def choose_dose(tops: Sequence[DoseResult]) -> DoseResult | None:
+    """Of each layer's top coherent dose (in layer order), the earliest whose expression is within
+    ``EXPRESSION_MARGIN`` of the best; None when no layer had a coherent dose."""
+    if not tops:
+        return None
+    best = max(t.expression for t in tops)
+    return next(t for t in sorted(tops, key=lambda t: t.layer) if t.expression >= best - EXPRESSION_MARGIN)

@@ -22,7 +22,8 @@ from tqdm import tqdm
 
 from .backends.base import Backend
 from .errors import PlaygroundError
-from .extraction import NEUTRAL_SYSTEM, generate_reply
+from .extraction import NEUTRAL_SYSTEM
+from .extraction_replies import generate_reply
 from .personas import sanitize_id
 from .steer_tuning import candidate_layers, tune_steering
 from .vectors import TraitVector

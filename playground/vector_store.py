@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from .errors import NotFoundError, PlaygroundError
+from .extraction_replies import ReplySet, replies_path
 from .personas import PACKAGE_ROOT
 from .schema import did_you_mean
 from .vectors import TraitVector
@@ -61,9 +62,19 @@ class VectorStore:
     def all(self) -> dict[str, TraitVector]:
         return {name: self.get(name) for name in self.names()}
 
-    def save(self, vec: TraitVector, shipped: bool = False) -> Path:
+    def replies(self, trait: str) -> ReplySet | None:
+        """The stored extraction replies beside the vector that :meth:`get` serves (None when there are none)."""
+        path = self.files().get(trait)
+        if path is None or not replies_path(path).is_file():
+            return None
+        return ReplySet.load(replies_path(path))
+
+    def save(self, vec: TraitVector, shipped: bool = False, replies: ReplySet | None = None) -> Path:
         root = self.roots[0] if shipped else self.roots[-1]
         root.mkdir(parents=True, exist_ok=True)
         vec.save(root / vec.trait)
+        path = root / f"{vec.trait}.safetensors"
+        if replies is not None:
+            replies.save(replies_path(path))
         self._cache[vec.trait] = vec
-        return root / f"{vec.trait}.safetensors"
+        return path

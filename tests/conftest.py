@@ -1,8 +1,18 @@
-"""Shared fixtures. The real default model is loaded once per test session."""
+"""Shared fixtures. The real default model is loaded once per test session.
+
+The session never reads the user's cache: ``PLAYGROUND_CACHE`` (user trait vectors, user screening probes,
+fine-tuning runs; everything under ``playground.vector_store.user_cache_dir``) points at a fresh empty folder
+from ``pytest_configure`` on, before any test module is imported, and the folder is removed at the end.
+Subprocesses started by tests inherit it. The Hugging Face cache is left alone: the suite runs offline on
+the models installed there. ``tests/test_hermetic.py`` checks this with a poisoned user cache.
+"""
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,6 +21,25 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+_SESSION_CACHE = pytest.StashKey[tuple[str, str | None]]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    folder = tempfile.mkdtemp(prefix="playground-test-cache-")
+    config.stash[_SESSION_CACHE] = (folder, os.environ.get("PLAYGROUND_CACHE"))
+    os.environ["PLAYGROUND_CACHE"] = folder
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    folder, before = config.stash.get(_SESSION_CACHE, (None, None))
+    if folder is None:
+        return
+    if before is None:
+        os.environ.pop("PLAYGROUND_CACHE", None)
+    else:
+        os.environ["PLAYGROUND_CACHE"] = before
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

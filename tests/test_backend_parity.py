@@ -1,8 +1,8 @@
 """The two backends and the two llama.cpp evaluation paths agree on the real default model.
 
-Regression guard: llama-cpp-python 0.3.16's AMX kernels (this machine's CPU) computed micro-batches of
-32+ tokens wrongly (logits correlated 0.88 with token-by-token evaluation); the backend keeps micro-batches
-at 31 tokens. These tests fail if that ever regresses.
+Regression guard: llama-cpp-python 0.3.16's AMX kernels computed micro-batches of 32+ tokens wrongly (logits
+correlated 0.88 with token-by-token evaluation). The project's portable build has no AMX kernels; a build that
+has them keeps micro-batches at 31 tokens (backends/llama_build.py). These tests fail if either regresses.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def sample(real_backend):
         [Message("system", LONG_SYSTEM), Message("user", "How do I keep my houseplants alive in winter?")]
     )
     prompt = real_backend.tokenize(text)
-    assert len(prompt) > 40  # more than one 31-token micro-batch
+    assert len(prompt) > 40  # more than one micro-batch (31 or 32 tokens)
     steps = list(real_backend.stream(prompt, Sampling(temperature=0, max_tokens=40), capture=[5, 15, 25]))
     return prompt, steps
 

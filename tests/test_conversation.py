@@ -90,5 +90,5 @@ def test_long_conversation_on_the_real_model_never_crashes(playground):
     session = playground.session("assistant")
     session.history = [Turn("Tell me a long story about the sea. " * 20, "Once upon a time " * 60) for _ in range(30)]
     result = session.send("And then?", max_tokens=8, temperature=0)
-    assert result.notices and "oldest" in result.notices[0]
+    assert any("oldest" in n for n in result.notices)
     assert result.prompt_tokens + 8 <= playground.backend.n_ctx

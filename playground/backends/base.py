@@ -128,6 +128,7 @@ class Backend(Protocol):
     n_layers: int
     d_model: int
     template: ChatTemplate
+    notices: list[str]  # what the user should know about this backend on this machine (shown with every reply)
 
     def tokenize(self, text: str) -> list[int]:
         """Tokens of ``text`` with special tokens parsed (the rendered template holds them)."""

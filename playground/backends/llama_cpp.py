@@ -14,19 +14,23 @@ import random
 import sys
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 
 import llama_cpp
 import llama_cpp._internals as internals
 import numpy as np
 
-from ..chat_template import ChatTemplate
+from ..chat_template import ChatTemplate, Message
 from ..compute_thread import run_on_compute_thread
 from ..errors import ModelError
 from ..model_source import ModelSource
 from ..personas import Sampling
+from ..vector_store import user_cache_dir
 from .base import Interventions, Steering, Step
+from .decode_check import CHECK_TEXTS, CheckCache, DecodeCheck, cache_key, cpu_model, fallback_notice, run_check
 from .eval_filter import EvalFilter, make_filter
 from .kv_transfer import SequenceCopier
+from .llama_build import build_tag, default_ubatch, is_portable_build
 
 
 @llama_cpp.llama_log_callback
@@ -39,16 +43,16 @@ def _quiet_log(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
 llama_cpp.llama_log_set(_quiet_log, ctypes.c_void_p(0))
 
 
-# llama.cpp 0.3.16's AMX kernels (used on CPUs with AMX for micro-batches of 32+ tokens with Q4/Q8 weights)
-# give wrong results: on this project's machine the logits of a 53-token prompt evaluated in one batch
-# correlated only 0.88 with the same prompt evaluated token by token (and with transformers), and residual
-# activations differed by 25-70%. Micro-batches of at most 31 tokens take the correct path, at the same speed
-# (measured in tests/test_llama_regression.py and benchmarks/). See docs/FINDINGS.md.
-SAFE_UBATCH = 31
-# Logical batches are a whole number of micro-batches, so micro-batch boundaries always fall on multiples of
-# SAFE_UBATCH counted from position 0, however a prompt is split into calls. That makes prefix-cache reuse
-# exact (see LlamaCppBackend._reusable_prefix).
-SAFE_BATCH = SAFE_UBATCH * 16
+# Micro-batch size: 31 where the build has AMX kernels (their 32+-token path mis-computes in 0.3.16), larger
+# otherwise (llama_build.py). Logical batches are a whole number of micro-batches, so micro-batch boundaries
+# always fall on multiples of the micro-batch size counted from position 0, however a prompt is split into
+# calls. That makes prefix-cache reuse exact (see LlamaCppBackend._reusable_prefix).
+SAFE_UBATCH = default_ubatch()
+UBATCHES_PER_BATCH = 16
+SAFE_BATCH = SAFE_UBATCH * UBATCHES_PER_BATCH
+# Texts of the start-up decoding check (about 160 teacher-forced positions, ~2 s, once per CPU and build);
+# `python -m playground eval decoding-check` runs all of them.
+STARTUP_TEXTS = 2
 
 
 _LOGIT_VIEWS: dict[tuple[int, int], np.ndarray] = {}
@@ -122,14 +126,18 @@ class LlamaCppBackend:
         source: ModelSource,
         n_ctx: int = 4096,
         n_threads: int | None = None,
-        n_ubatch: int = SAFE_UBATCH,
+        n_ubatch: int | None = None,
         native_filter: bool | None = None,
         flash_decode: bool = True,
+        check_cache: Path | None = None,
     ):
         self.source = source
         self.flash_decode = flash_decode
         self._native_filter = native_filter
         self.model_id = source.model_id
+        self.notices: list[str] = []
+        self.decode_check: DecodeCheck | None = None
+        n_ubatch = n_ubatch or SAFE_UBATCH
         # PLAYGROUND_THREADS lets several model processes share a small machine without oversubscribing it
         # (llama.cpp's threads spin while they wait: two 2-thread processes on 2 cores run ~10x slower).
         threads = n_threads or int(os.environ.get("PLAYGROUND_THREADS", 0)) or max(1, min(os.cpu_count() or 1, 8))
@@ -141,7 +149,7 @@ class LlamaCppBackend:
                     n_ctx=n_ctx,
                     n_threads=threads,
                     n_threads_batch=threads,
-                    n_batch=n_ubatch * (SAFE_BATCH // SAFE_UBATCH),
+                    n_batch=n_ubatch * UBATCHES_PER_BATCH,
                     n_ubatch=n_ubatch,
                     verbose=False,
                 )
@@ -172,6 +180,8 @@ class LlamaCppBackend:
         # (evaluated in aligned micro-batches under the current steering); generated tokens are not.
         self._aligned: list[int] = []
         self._apply_steering(None, force=True)  # the all-zero vector: graphs have their steered shape from the start
+        if flash_decode:
+            self._validate_flash_decoding(check_cache or user_cache_dir() / "checks")
 
     # -- set-up --------------------------------------------------------------------------------
     def _install_eval_callback(self) -> None:
@@ -198,6 +208,71 @@ class LlamaCppBackend:
         self._hand_over = self.flash_decode
         self.llm.reset()
         self._batch = internals.LlamaBatch(n_tokens=self.llm.n_batch, embd=0, n_seq_max=1, verbose=False)
+
+    def _validate_flash_decoding(self, cache_folder: Path) -> None:
+        """Generate with flash attention only if it matches the reference path on this CPU (decode_check.py)."""
+        cpu = cpu_model()
+        key = cache_key(Path(self.source.path), build_tag(), cpu, STARTUP_TEXTS)
+        cache = CheckCache(cache_folder)
+        check = cache.get(key)
+        if check is None:
+            check = self.check_decoding_paths(CHECK_TEXTS[:STARTUP_TEXTS])
+            cache.put(key, check)
+        self.decode_check = check
+        if not check.passed:
+            self._hand_over = False
+            self.notices.append(fallback_notice(check))
+        if not is_portable_build():
+            self.notices.append(
+                f"llama.cpp here was built with other instruction-set features ({build_tag()}) than the project's "
+                "portable build (scripts/build_llama.sh): replies and readouts differ in rounding from other machines."
+            )
+
+    def check_decoding_paths(self, texts: Sequence[tuple[str, str]] = CHECK_TEXTS) -> DecodeCheck:
+        """Compare the flash-attention path's logits with the reference path's on teacher-forced replies."""
+        sequences = []
+        for question, reply in texts:
+            messages = [Message("system", "You are a helpful assistant."), Message("user", question)]
+            prompt = self.tokenize(self.template.render(messages))
+            sequences.append((prompt + self.tokenize(reply), len(prompt)))
+        return run_check(self.teacher_forced_logits, sequences, build=build_tag(), cpu=cpu_model())
+
+    def teacher_forced_logits(self, tokens: list[int], n_prompt: int, path: str = "reference") -> np.ndarray:
+        """Logits of positions ``n_prompt - 1 .. len(tokens) - 2`` (each predicts the next token) on one path:
+        ``reference`` (the prompt batched, then one token at a time in the prompt context, as generation without
+        flash attention does), ``flash`` (the same, after the hand-over to the flash-attention context) or
+        ``batched`` (all positions in batches in the prompt context, as reads and scoring do)."""
+        if path == "flash" and self._step_ctx is self.llm._ctx:
+            raise ModelError("this backend was created without a flash-attention context (flash_decode=False)")
+        if path not in ("reference", "flash", "batched"):
+            raise ModelError(f"unknown decoding path {path!r}; choose reference, flash or batched")
+        if not 1 <= n_prompt < len(tokens):
+            raise ModelError(f"n_prompt must be in 1..{len(tokens) - 1}, got {n_prompt}")
+        return run_on_compute_thread(lambda: self._teacher_forced(tokens, n_prompt, path))
+
+    def _teacher_forced(self, tokens: list[int], n_prompt: int, path: str) -> np.ndarray:
+        self._apply_steering(None)
+        ctx = self.llm._ctx
+        ctx.kv_cache_seq_rm(-1, 0, -1)
+        self._aligned = []
+        n_vocab = self.llm.n_vocab()
+        rows: list[np.ndarray] = []
+
+        def read(_pos: int, i: int) -> None:
+            rows.append(np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx.ctx, i), shape=(n_vocab,)).copy())
+
+        with self._capturing((), False):
+            if path == "batched":
+                self._decode(tokens[:-1], 0, logits_from=n_prompt - 1, read=read)
+            else:
+                self._decode(tokens[:n_prompt], 0)
+                rows.append(_logits(ctx.ctx, n_vocab).copy())
+                step = self._hand_over_prompt(ctx.ctx) if path == "flash" else ctx.ctx
+                for position in range(n_prompt, len(tokens) - 1):
+                    self._decode([tokens[position]], position, ctx=step)
+                    rows.append(_logits(step, n_vocab).copy())
+        self._aligned = []  # the cache holds one-by-one rows, not what a fresh prompt evaluation gives
+        return np.stack(rows)
 
     @contextlib.contextmanager
     def reference_decoding(self) -> Iterator[None]:

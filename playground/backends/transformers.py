@@ -81,6 +81,7 @@ class TransformersBackend:
 
         self.source = source
         self.model_id = source.model_id
+        self.notices: list[str] = []
         if source.kind == "gguf":
             where, extra = str(source.path.parent), {"gguf_file": source.path.name}
         elif source.kind == "hf":
