@@ -81,8 +81,8 @@ def test_generation_after_the_hand_over_matches_the_prompt_context(real_backend,
     the reference path's as llama.cpp's own batched evaluation of the same tokens does (holds on any CPU; the
     greedy replies themselves may fork after a few tokens on some CPUs, which is rounding, not a defect)."""
     assert real_backend.flash_decode and not reference_backend.flash_decode
-    check = real_backend.check_decoding_paths(CHECK_TEXTS[:1])
-    assert check.positions >= 60
+    check = real_backend.check_decoding_paths(CHECK_TEXTS[2:4])  # other texts than the start-up check's
+    assert check.positions >= 150
     assert check.passed, check.summary()
     # The first token comes from the prompt context on both paths: identical token and activations.
     prompt = real_backend.tokenize(
@@ -141,25 +141,25 @@ def test_a_large_copy_buffer_is_let_go_and_the_next_copy_still_works(real_backen
 
 
 @pytest.mark.model
-def test_the_path_is_fixed_when_the_stream_is_asked_for(real_backend, reference_backend):
-    """A stream created inside reference_decoding() and consumed after it still takes the reference path."""
-    sampling = Sampling(temperature=0, max_tokens=40, repeat_penalty=1.1)
-    questions = [
-        "Someone cut in front of me in line, how should I respond?",
-        "How should a teacher deal with a noisy student?",
-        "My sister borrowed my jacket without asking, how should I react?",
-    ]
-    for question in questions:  # one where the two paths' greedy replies fork (a precondition)
-        prompt = real_backend.tokenize(
-            real_backend.template.render([Message("system", "You are a helpful assistant."), Message("user", question)])
+def test_the_path_is_fixed_when_the_stream_is_asked_for(real_backend, reference_backend, monkeypatch):
+    """A stream created inside reference_decoding() and consumed after it still takes the reference path: no
+    hand-over to the flash-attention context, and the reference backend's exact tokens (whether or not the two
+    paths' greedy replies fork on this CPU)."""
+    sampling = Sampling(temperature=0, max_tokens=24, repeat_penalty=1.1)
+    prompt = real_backend.tokenize(
+        real_backend.template.render(
+            [Message("system", "You are a helpful assistant."), Message("user", "How should I respond to rudeness?")]
         )
-        reference, _ = _reply(reference_backend, prompt, n=40)
-        fast, _ = _reply(real_backend, prompt, n=40)
-        if fast != reference:
-            break
-    else:
-        pytest.fail("the two paths gave the same replies to every question: nothing to tell them apart")
+    )
+    reference, _ = _reply(reference_backend, prompt, n=24)
+    hand_overs = []
+    original = real_backend._hand_over_prompt
+    monkeypatch.setattr(real_backend, "_hand_over_prompt", lambda ctx: hand_overs.append(1) or original(ctx))
+    assert real_backend._hand_over  # chat's path is the fast one on this machine (checked at start-up)
     real_backend._aligned = []
     with real_backend.reference_decoding():
         lazy = real_backend.stream(prompt, sampling)
     assert [s.token for s in lazy] == reference
+    assert hand_overs == []
+    real_backend._aligned = []
+    assert len(list(real_backend.stream(prompt, sampling))) > 1 and hand_overs == [1]  # outside: handed over

@@ -34,7 +34,10 @@ CHECK_VERSION = 2
 # of several units, top-1 agreement near chance) and fails by far.
 MEAN_DIFF_FACTOR = 1.5  # flash mean |delta logit| <= factor x batched's + MEAN_DIFF_SLACK
 MEAN_DIFF_SLACK = 0.05
-TOP1_SLACK = 0.03  # flash top-1 agreement >= batched's - slack
+# flash top-1 agreement >= batched's - slack. Over the ~160 start-up positions each agreement has a standard
+# error of ~1.7 points, their difference ~2.4: 6 points keeps false alarms near 1%, while a broken path agrees
+# on almost nothing. Measured: flash 96.9% vs batched 95.7% (portable build), 93.3% vs 95.1% (AVX-only build).
+TOP1_SLACK = 0.06
 MIN_TOP1_AGREEMENT = 0.9  # and never below this
 
 # Fixed assistant replies, teacher-forced after a short chat prompt. Written for this check.
