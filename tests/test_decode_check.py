@@ -48,7 +48,7 @@ def test_statistics_of_two_logit_arrays():
 def test_the_tolerance_is_relative_to_llama_cpps_own_rounding():
     floor = {"top1_agreement": 0.96, "mean_abs_diff": 0.16}
     assert within_tolerance({"top1_agreement": 0.95, "mean_abs_diff": 0.2}, floor)
-    assert not within_tolerance({"top1_agreement": 0.90, "mean_abs_diff": 0.2}, floor)  # more forks than the floor
+    assert not within_tolerance({"top1_agreement": 0.85, "mean_abs_diff": 0.2}, floor)  # more forks than the floor
     assert not within_tolerance({"top1_agreement": 0.97, "mean_abs_diff": 0.5}, floor)  # logits further apart
     noisy = {"top1_agreement": 0.5, "mean_abs_diff": 3.0}
     assert not within_tolerance({"top1_agreement": 0.6, "mean_abs_diff": 3.0}, noisy)  # never below the minimum
