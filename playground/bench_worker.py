@@ -47,7 +47,12 @@ def _playground(spec: dict[str, Any]) -> tuple[dict[str, Any], RunFn]:
 
     pg = Playground()
     pg.backend  # noqa: B018  # load the model now, not inside the first measured run
-    info = {"probes": sorted(pg.probes.vectors), "policy": pg.policies.policy.name}
+    check = getattr(pg.backend, "decode_check", None)
+    info = {
+        "probes": sorted(pg.probes.vectors),
+        "policy": pg.policies.policy.name,
+        "generation_path": check.generation_path if check else "reference",
+    }
     message = spec["message"]
     return info, lambda n: run_playground(pg, message, n)
 

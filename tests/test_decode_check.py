@@ -30,6 +30,9 @@ def _check(passed: bool) -> DecodeCheck:
         seconds=1.0,
         build="test",
         cpu="test cpu",
+        reference_seconds=1.0,
+        flash_seconds=0.9,
+        flash_time_ratio=0.9,
     )
 
 
@@ -52,6 +55,28 @@ def test_the_tolerance_is_relative_to_llama_cpps_own_rounding():
     assert not within_tolerance({"top1_agreement": 0.97, "mean_abs_diff": 0.5}, floor)  # logits further apart
     noisy = {"top1_agreement": 0.5, "mean_abs_diff": 3.0}
     assert not within_tolerance({"top1_agreement": 0.6, "mean_abs_diff": 3.0}, noisy)  # never below the minimum
+
+
+def test_flash_attention_generates_only_where_it_agrees_and_is_faster():
+    from dataclasses import replace
+
+    from playground.backends.decode_check import FLASH_SPEED_MARGIN
+
+    good = _check(True)
+    assert good.generation_path == "flash"
+    assert replace(good, flash_time_ratio=1.0).generation_path == "reference"  # as fast: not worth the hand-over
+    assert replace(good, flash_time_ratio=FLASH_SPEED_MARGIN * 1.001).generation_path == "reference"
+    assert replace(good, flash_time_ratio=0.5, passed=False).generation_path == "reference"  # fast but wrong
+    assert "reference path" in replace(good, flash_time_ratio=1.2).summary()
+
+
+def test_the_speed_verdict_is_a_median_of_paired_rounds():
+    from playground.backends.decode_check import median_ratio
+
+    # one round spoiled by a burst of load on the machine (the flash path's third) does not flip the verdict
+    assert median_ratio([1.0, 1.0, 9.0, 1.0, 1.0], [1.2, 1.2, 1.2, 1.2, 1.2]) == pytest.approx(1 / 1.2)
+    with pytest.raises(ValueError):
+        median_ratio([1.0], [])
 
 
 def test_verdicts_are_cached_on_disk_and_a_damaged_file_counts_as_missing(tmp_path):
@@ -79,7 +104,8 @@ def test_the_check_runs_at_start_up_and_passes_on_this_machine(real_backend):
     check = real_backend.decode_check
     assert check is not None and check.positions > 100
     assert check.passed, check.summary()
-    assert real_backend._hand_over
+    assert check.reference_seconds > 0 and check.flash_seconds > 0
+    assert real_backend._hand_over == check.flash_faster  # the faster of two paths that agree
     assert not any("Flash-attention" in n for n in real_backend.notices)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import struct
 
 import numpy as np
@@ -69,9 +70,12 @@ def test_an_unexpected_layout_is_refused_and_left_unchanged(damage):
 # -- on the real model ------------------------------------------------------------------------------------
 
 
-def _reply(backend, prompt, n=40, **kw):
+def _reply(backend, prompt, n=40, flash=False, **kw):
+    """Greedy reply; ``flash=True`` hands over to the flash-attention context whatever this CPU's choice."""
     backend._aligned = []
-    steps = list(backend.stream(prompt, Sampling(temperature=0, max_tokens=n, repeat_penalty=1.1), **kw))
+    path = backend.flash_decoding() if flash else contextlib.nullcontext()
+    with path:
+        steps = list(backend.stream(prompt, Sampling(temperature=0, max_tokens=n, repeat_penalty=1.1), **kw))
     return [s.token for s in steps], steps
 
 
@@ -91,7 +95,7 @@ def test_generation_after_the_hand_over_matches_the_prompt_context(real_backend,
         )
     )
     layers = [8, 20]
-    fast_tokens, fast = _reply(real_backend, prompt, n=2, capture=layers)
+    fast_tokens, fast = _reply(real_backend, prompt, n=2, flash=True, capture=layers)
     slow_tokens, slow = _reply(reference_backend, prompt, n=2, capture=layers)
     assert fast_tokens[0] == slow_tokens[0]
     assert all(np.array_equal(fast[0].hidden[l], slow[0].hidden[l]) for l in layers)
@@ -127,14 +131,14 @@ def test_a_large_copy_buffer_is_let_go_and_the_next_copy_still_works(real_backen
     prompt = real_backend.tokenize(
         real_backend.template.render([Message("system", "You are a robot."), Message("user", "Count to five.")])
     )
-    kept, _ = _reply(real_backend, prompt, n=12)
+    kept, _ = _reply(real_backend, prompt, n=12, flash=True)
     copier = real_backend._copier
     before = copier.keep_bytes
     try:
         copier.keep_bytes = 0  # every buffer counts as large
-        first, _ = _reply(real_backend, prompt, n=12)
+        first, _ = _reply(real_backend, prompt, n=12, flash=True)
         assert copier._buffer.nbytes == 0
-        again, _ = _reply(real_backend, prompt, n=12)
+        again, _ = _reply(real_backend, prompt, n=12, flash=True)
     finally:
         copier.keep_bytes = before
     assert first == again == kept
@@ -155,7 +159,7 @@ def test_the_path_is_fixed_when_the_stream_is_asked_for(real_backend, reference_
     hand_overs = []
     original = real_backend._hand_over_prompt
     monkeypatch.setattr(real_backend, "_hand_over_prompt", lambda ctx: hand_overs.append(1) or original(ctx))
-    assert real_backend._hand_over  # chat's path is the fast one on this machine (checked at start-up)
+    monkeypatch.setattr(real_backend, "_hand_over", True)  # chat's path where flash attention is faster
     real_backend._aligned = []
     with real_backend.reference_decoding():
         lazy = real_backend.stream(prompt, sampling)

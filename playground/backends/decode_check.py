@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-CHECK_VERSION = 2
+CHECK_VERSION = 3
 # llama.cpp's own numerics set the yardstick: the reference path (prompt batched, then one token at a time
 # without flash attention) and a batched evaluation of the same tokens in the same context already differ by
 # rounding (measured on AMD EPYC Zen 3, default model: mean |delta logit| 0.16, top-1 agreement 96%; the
@@ -39,6 +39,15 @@ MEAN_DIFF_SLACK = 0.05
 # on almost nothing. Measured: flash 96.9% vs batched 95.7% (portable build), 93.3% vs 95.1% (AVX-only build).
 TOP1_SLACK = 0.06
 MIN_TOP1_AGREEMENT = 0.9  # and never below this
+# Flash attention is a speed choice, and not a win on every CPU: after a 537-token prompt, one-by-one decoding
+# took ~13% longer with it on AMD Zen 3 (portable build; the same at a 40-token context) and ~10% less on
+# Intel with AMX. The check times both paths decoding the same tokens after a long context (TIMING_CONTEXT
+# tokens, where the paths differ most), interleaved, and the backend generates with flash attention only
+# when it was this much faster.
+FLASH_SPEED_MARGIN = 0.97
+TIMING_CONTEXT = 512
+TIMING_TOKENS = 8  # tokens decoded one by one per path and round
+TIMING_ROUNDS = 8  # rounds alternate the paths; the verdict is the median of the per-round time ratios
 
 # Fixed assistant replies, teacher-forced after a short chat prompt. Written for this check.
 CHECK_TEXTS: tuple[tuple[str, str], ...] = (
@@ -109,12 +118,26 @@ class DecodeCheck:
     seconds: float
     build: str  # llama.cpp build features that ran the check
     cpu: str
+    reference_seconds: float  # one-by-one decoding on the reference path after TIMING_CONTEXT tokens
+    flash_seconds: float  # the same tokens on the flash-attention path
+    flash_time_ratio: float  # median over rounds of flash / reference time (each round: both paths, adjacent)
+
+    @property
+    def flash_faster(self) -> bool:
+        return self.flash_time_ratio < FLASH_SPEED_MARGIN
+
+    @property
+    def generation_path(self) -> str:
+        """Where replies are generated: ``flash`` when it agrees with the reference and is faster here."""
+        return "flash" if self.passed and self.flash_faster else "reference"
 
     def summary(self) -> str:
         return (
             f"{self.positions} positions: top-1 agreement {self.top1_agreement:.1%}, max |Δlogit| "
             f"{self.max_abs_diff:.3f}, p99 {self.p99_abs_diff:.3f}, mean {self.mean_abs_diff:.3f} (llama.cpp's own "
-            f"batched evaluation: top-1 {self.floor_top1_agreement:.1%}, mean {self.floor_mean_abs_diff:.3f})"
+            f"batched evaluation: top-1 {self.floor_top1_agreement:.1%}, mean {self.floor_mean_abs_diff:.3f}); "
+            f"time flash/reference {self.flash_time_ratio:.2f} -> generating on "
+            f"the {self.generation_path} path"
         )
 
     def to_json(self) -> dict:
@@ -166,14 +189,18 @@ PATHS = ("reference", "flash", "batched")
 def run_check(
     logits_for: Callable[[list[int], int, str], np.ndarray],
     sequences: Sequence[tuple[list[int], int]],
+    time_paths: Callable[[], dict[str, list[float]]],
     *,
     build: str,
     cpu: str,
 ) -> DecodeCheck:
     """Compare the paths on ``sequences`` (tokens, prompt length). ``logits_for(tokens, n_prompt, path)``
-    returns the logits of positions ``n_prompt - 1 .. len(tokens) - 2`` on one of :data:`PATHS`."""
+    returns the logits of positions ``n_prompt - 1 .. len(tokens) - 2`` on one of :data:`PATHS`;
+    ``time_paths()`` the seconds the ``reference`` and ``flash`` paths took to decode the same tokens, per
+    round (rounds alternate the two paths)."""
     started = time.perf_counter()
     logits = {path: [logits_for(tokens, n_prompt, path) for tokens, n_prompt in sequences] for path in PATHS}
+    seconds = time_paths()
     fast = compare_logits(logits["reference"], logits["flash"])
     floor = compare_logits(logits["reference"], logits["batched"])
     return DecodeCheck(
@@ -184,7 +211,25 @@ def run_check(
         seconds=round(time.perf_counter() - started, 2),
         build=build,
         cpu=cpu,
+        reference_seconds=round(sum(seconds["reference"]), 4),
+        flash_seconds=round(sum(seconds["flash"]), 4),
+        flash_time_ratio=round(median_ratio(seconds["flash"], seconds["reference"]), 4),
     )
+
+
+def median_ratio(numerators: Sequence[float], denominators: Sequence[float]) -> float:
+    """Median of the paired ratios: a burst of load on the machine spoils one pair, not the verdict."""
+    if not numerators or len(numerators) != len(denominators):
+        raise ValueError("need the same number (at least one) of timings on both paths")
+    return float(np.median([a / max(b, 1e-9) for a, b in zip(numerators, denominators, strict=True)]))
+
+
+def timing_context(tokenize: Callable[[str], list[int]]) -> list[int]:
+    """TIMING_CONTEXT tokens of plain text (the check's replies, repeated): what they say does not matter."""
+    tokens: list[int] = []
+    while len(tokens) < TIMING_CONTEXT:
+        tokens += tokenize(" ".join(reply for _question, reply in CHECK_TEXTS))
+    return tokens[:TIMING_CONTEXT]
 
 
 def cache_key(model_path: Path, build: str, cpu: str, n_texts: int) -> str:
@@ -231,5 +276,5 @@ def fallback_notice(check: DecodeCheck) -> str:
     return (
         "Flash-attention decoding disagreed with the reference path on this CPU "
         f"({check.summary()}): replies are generated on the reference path instead (same text quality, "
-        "~15% slower decoding)."
+        "which is as fast or up to ~15% slower, depending on the CPU)."
     )

@@ -1,8 +1,9 @@
 """Moving one sequence's keys and values from one llama.cpp context to another of the same model.
 
 The llama.cpp backend evaluates prompts in a context without flash attention (its batched matrix products are
-fastest for many tokens at once) and generates in a context with flash attention (fewer graph nodes per
-token: ~15-20% faster decoding on the default model; see docs/PERFORMANCE.md). The two contexts store V
+fastest for many tokens at once) and, where the start-up check found it faster on the running CPU
+(decode_check.py), generates in a context with flash attention (fewer graph nodes per token: ~10% faster
+decoding on Intel with AMX, ~10% slower on AMD Zen 3 after a long prompt). The two contexts store V
 differently: without flash attention it is kept transposed (one row per embedding dimension), with it one row
 per cell. ``llama_state_seq_get_data`` writes a sequence in the layout of its context and
 ``llama_state_seq_set_data`` refuses the other layout, so :func:`untranspose_values` rewrites the V part of

@@ -12,6 +12,7 @@ import ctypes
 import os
 import random
 import sys
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -27,7 +28,18 @@ from ..model_source import ModelSource
 from ..personas import Sampling
 from ..vector_store import user_cache_dir
 from .base import Interventions, Steering, Step
-from .decode_check import CHECK_TEXTS, CheckCache, DecodeCheck, cache_key, cpu_model, fallback_notice, run_check
+from .decode_check import (
+    CHECK_TEXTS,
+    TIMING_ROUNDS,
+    TIMING_TOKENS,
+    CheckCache,
+    DecodeCheck,
+    cache_key,
+    cpu_model,
+    fallback_notice,
+    run_check,
+    timing_context,
+)
 from .eval_filter import EvalFilter, make_filter
 from .kv_transfer import SequenceCopier
 from .llama_build import build_tag, default_ubatch, is_portable_build
@@ -210,7 +222,8 @@ class LlamaCppBackend:
         self._batch = internals.LlamaBatch(n_tokens=self.llm.n_batch, embd=0, n_seq_max=1, verbose=False)
 
     def _validate_flash_decoding(self, cache_folder: Path) -> None:
-        """Generate with flash attention only if it matches the reference path on this CPU (decode_check.py)."""
+        """Generate with flash attention only if it matches the reference path on this CPU and is faster here
+        (decode_check.py)."""
         cpu = cpu_model()
         key = cache_key(Path(self.source.path), build_tag(), cpu, STARTUP_TEXTS)
         cache = CheckCache(cache_folder)
@@ -219,8 +232,8 @@ class LlamaCppBackend:
             check = self.check_decoding_paths(CHECK_TEXTS[:STARTUP_TEXTS])
             cache.put(key, check)
         self.decode_check = check
+        self._hand_over = check.generation_path == "flash"
         if not check.passed:
-            self._hand_over = False
             self.notices.append(fallback_notice(check))
         if not is_portable_build():
             self.notices.append(
@@ -235,7 +248,45 @@ class LlamaCppBackend:
             messages = [Message("system", "You are a helpful assistant."), Message("user", question)]
             prompt = self.tokenize(self.template.render(messages))
             sequences.append((prompt + self.tokenize(reply), len(prompt)))
-        return run_check(self.teacher_forced_logits, sequences, build=build_tag(), cpu=cpu_model())
+        context = timing_context(self.tokenize)
+        return run_check(
+            self.teacher_forced_logits,
+            sequences,
+            lambda: self.time_decoding_paths(context),
+            build=build_tag(),
+            cpu=cpu_model(),
+        )
+
+    def time_decoding_paths(
+        self, context: list[int], n_tokens: int = TIMING_TOKENS, rounds: int = TIMING_ROUNDS
+    ) -> dict[str, list[float]]:
+        """Seconds each generation path (``reference``, ``flash``) took to decode ``n_tokens`` tokens one by
+        one after ``context``, per round; rounds alternate which path goes first (the hand-over not counted)."""
+        if self._step_ctx is self.llm._ctx:
+            raise ModelError("this backend was created without a flash-attention context (flash_decode=False)")
+        if rounds < 1 or not 0 < n_tokens <= len(context) or len(context) + n_tokens >= self.n_ctx:
+            raise ModelError(f"cannot time {rounds} rounds of {n_tokens} tokens after a context of {len(context)}")
+        return run_on_compute_thread(lambda: self._time_paths(context, n_tokens, rounds))
+
+    def _time_paths(self, context: list[int], n_tokens: int, rounds: int) -> dict[str, list[float]]:
+        self._apply_steering(None)
+        ctx = self.llm._ctx
+        ctx.kv_cache_seq_rm(-1, 0, -1)
+        self._aligned = []
+        seconds: dict[str, list[float]] = {"reference": [], "flash": []}
+        with self._capturing((), False):
+            self._decode(context, 0)
+            for r in range(rounds):
+                for path in ("reference", "flash") if r % 2 == 0 else ("flash", "reference"):
+                    ctx.kv_cache_seq_rm(-1, len(context), -1)
+                    step = self._hand_over_prompt(ctx.ctx) if path == "flash" else ctx.ctx
+                    begun = time.perf_counter()
+                    for i, token in enumerate(context[:n_tokens]):  # any tokens will do
+                        self._decode([token], len(context) + i, ctx=step)
+                    seconds[path].append(time.perf_counter() - begun)
+        ctx.kv_cache_seq_rm(-1, len(context), -1)
+        self._aligned = []
+        return seconds
 
     def teacher_forced_logits(self, tokens: list[int], n_prompt: int, path: str = "reference") -> np.ndarray:
         """Logits of positions ``n_prompt - 1 .. len(tokens) - 2`` (each predicts the next token) on one path:
@@ -274,11 +325,21 @@ class LlamaCppBackend:
         self._aligned = []  # the cache holds one-by-one rows, not what a fresh prompt evaluation gives
         return np.stack(rows)
 
-    @contextlib.contextmanager
-    def reference_decoding(self) -> Iterator[None]:
+    def reference_decoding(self) -> contextlib.AbstractContextManager[None]:
         """Generate in the prompt context inside this block (no hand-over to flash attention): the numerics the
         shipped vectors were extracted with, so extraction reproduces them bit for bit."""
-        saved, self._hand_over = self._hand_over, False
+        return self._decoding_path(hand_over=False)
+
+    def flash_decoding(self) -> contextlib.AbstractContextManager[None]:
+        """Generate with the hand-over to the flash-attention context inside this block, whichever path the
+        start-up check chose for this CPU (evaluations of that path use it)."""
+        if self._step_ctx is self.llm._ctx:
+            raise ModelError("this backend was created without a flash-attention context (flash_decode=False)")
+        return self._decoding_path(hand_over=True)
+
+    @contextlib.contextmanager
+    def _decoding_path(self, *, hand_over: bool) -> Iterator[None]:
+        saved, self._hand_over = self._hand_over, hand_over
         try:
             yield
         finally:
