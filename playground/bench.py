@@ -186,6 +186,46 @@ def conversation_curve(pg: Playground, turns: int, reuse: bool, max_tokens: int 
     return out
 
 
+HF_TURNS = 8  # turns of the transformers contender's conversation (its replies are slow to generate)
+
+
+def hf_conversation(turns: int) -> list[dict[str, float]]:
+    """The same scripted conversation on transformers with hooks (same probes, guard): its per-turn latency.
+    Runs in this process after the llama.cpp legs have settled; the model is released on return."""
+    import torch
+
+    from .backends import load_backend
+    from .compute_thread import run_on_compute_thread
+
+    threads = _threads()
+    torch.set_num_threads(threads)
+    run_on_compute_thread(lambda: torch.set_num_threads(threads))
+    hf = load_backend(None, backend="transformers")
+    try:
+        return conversation_curve(Playground(loaded_backend=hf), turns, reuse=True)
+    finally:
+        del hf
+        gc.collect()
+
+
+def short_message_ttft(playground: list[dict[str, float]], hf: list[dict[str, float]]) -> dict[str, Any]:
+    """Median first-token time of turns 2.. of both conversations (a short message in a running chat)."""
+    turns = range(1, min(len(playground), len(hf)))
+    if not turns:
+        return {}
+    mine = float(np.median([playground[t]["ttft"] for t in turns]))
+    theirs = float(np.median([hf[t]["ttft"] for t in turns]))
+    return {
+        "conversation_hf": hf,
+        "short_message_ttft": {
+            "turns": f"2-{len(turns) + 1}",
+            "playground_s": round(mine, 4),
+            "hf_s": round(theirs, 4),
+            "ratio": round(mine / theirs, 3) if theirs > 0 else None,
+        },
+    }
+
+
 def cold_start(timeout: float = 120.0) -> dict[str, float]:
     """Start ``launch.py`` in a child process; seconds until the page answers, then its peak RSS after one chat."""
     with socket.socket() as s:
@@ -385,6 +425,9 @@ def model_legs(
             f"{turns}-turn conversation: last turn {with_cache[-1]['seconds']:.2f}s with cache reuse, "
             f"{without[-1]['seconds']:.2f}s without"
         )
+        settled.append(settle("conversation with transformers"))
+        out.update(short_message_ttft(with_cache, hf_conversation(min(turns, HF_TURNS))))
+        log(f"short message in a running chat, first token: {out['short_message_ttft']}")
     if extract:
         from .extraction import extract_trait
         from .traits import load_trait
@@ -555,6 +598,12 @@ def write_report(result: dict[str, Any], out_dir: Path, command: str) -> Path:
     ):
         if key in result:
             lines.append(f"- {label}: **{result[key]}**")
+    short = result.get("short_message_ttft")
+    if short:
+        lines.append(
+            f"- time to first token of a short message in a running chat (turns {short['turns']}, median): "
+            f"(b) **{short['playground_s']} s**, (c) {short['hf_s']} s, (b)/(c) **{short['ratio']}** (goal ≤ 1)"
+        )
     lines += _ui_lines(result)
     lines += ["", "![performance](perf.png)", "", "Raw numbers: [perf.json](perf.json).", ""]
     path = out_dir / "PERFORMANCE.md"

@@ -58,6 +58,10 @@ def test_bench_json_contract(tmp_path):
     assert out["prompt_tokens"] >= 120 and "persona_drift" in out["probes"]
     assert [c["turn"] for c in out["conversation"]["reuse"]] == [1, 2]
     assert out["conversation"]["reuse"][1]["prompt_tokens"] > out["conversation"]["reuse"][0]["prompt_tokens"]
+    short = out["short_message_ttft"]  # turn 2 of the same conversation on transformers, side by side
+    assert short["turns"] == "2-2" and short["playground_s"] > 0 and short["hf_s"] > 0
+    assert [c["turn"] for c in out["conversation_hf"]] == [1, 2]
+    assert "short message in a running chat" in (tmp_path / "PERFORMANCE.md").read_text()
     assert (tmp_path / "PERFORMANCE.md").read_text().count("|") > 10 and (tmp_path / "perf.png").stat().st_size > 5000
 
 

@@ -41,7 +41,10 @@ def test_a_steering_change_between_reads_of_the_same_shape_takes_effect(real_bac
 
 
 def test_replies_do_not_depend_on_the_steering_of_the_previous_reply(real_backend):
-    """Generation steps all have one token: every step after the first would reuse one graph."""
+    """Generation steps all have one token: every step after the first would reuse one graph. A reply is
+    compared by its tokens and by the layer-20 rows captured while it was generated: whether a steering
+    changes the greedy *tokens* within 16 steps is chance that differs between builds (on the AVX-only
+    build strength 6 at layer 9 did not, 8 did), while the rows always move."""
     b = real_backend
     prompt = b.tokenize(b.template.render([Message("system", "You are a pirate."), Message("user", "Hi there!")]))
     steer = Steering({9: 6.0 * _unit(b, 3)})
@@ -49,12 +52,16 @@ def test_replies_do_not_depend_on_the_steering_of_the_previous_reply(real_backen
 
     def reply(steering):
         b._aligned = []
-        return [s.token for s in b.stream(prompt, sampling, steering=steering)]
+        steps = list(b.stream(prompt, sampling, steering=steering, capture=[20]))
+        return [s.token for s in steps], np.stack([s.hidden[20] for s in steps])
+
+    def same(a, b_):
+        return a[0] == b_[0] and np.array_equal(a[1], b_[1])
 
     steered = reply(steer)
     plain = reply(None)
-    assert steered != plain  # the steering changes the reply
-    assert reply(steer) == steered  # after an unsteered reply
-    assert reply(Steering({20: 6.0 * _unit(b, 4)})) != steered
-    assert reply(steer) == steered  # after a reply steered at other layers
-    assert reply(None) == plain
+    assert not np.allclose(steered[1][0], plain[1][0])  # the steering changes the first step's rows
+    assert same(reply(steer), steered)  # after an unsteered reply
+    assert not np.allclose(reply(Steering({20: 6.0 * _unit(b, 4)}))[1][0], steered[1][0])
+    assert same(reply(steer), steered)  # after a reply steered at other layers
+    assert same(reply(None), plain)
