@@ -202,7 +202,9 @@ def hf_conversation(turns: int) -> list[dict[str, float]]:
     run_on_compute_thread(lambda: torch.set_num_threads(threads))
     hf = load_backend(None, backend="transformers")
     try:
-        return conversation_curve(Playground(loaded_backend=hf), turns, reuse=True)
+        pg = Playground(loaded_backend=hf)
+        pg.session("assistant").send("Hello!", temperature=0.0, max_tokens=WARMUP_TOKENS)  # first-call costs
+        return conversation_curve(pg, turns, reuse=True)
     finally:
         del hf
         gc.collect()
@@ -543,6 +545,10 @@ def _plot(result: dict[str, Any], path: Path) -> None:
                 style,
                 label="prefix cache reused" if key == "reuse" else "prompt re-evaluated",
             )
+        hf = result.get("conversation_hf")
+        if hf:
+            axes[1].plot([c["turn"] for c in hf], [c["seconds"] for c in hf], ":s", color="C1", label="transformers")
+        axes[1].xaxis.get_major_locator().set_params(integer=True)
         twin = axes[1].twinx()
         twin.plot(
             [c["turn"] for c in conv["reuse"]], [c["prompt_tokens"] for c in conv["reuse"]], color="grey", alpha=0.4
