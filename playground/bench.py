@@ -189,24 +189,28 @@ def conversation_curve(pg: Playground, turns: int, reuse: bool, max_tokens: int 
 HF_TURNS = 8  # turns of the transformers contender's conversation (its replies are slow to generate)
 
 
-def hf_conversation(turns: int) -> list[dict[str, float]]:
-    """The same scripted conversation on transformers with hooks (same probes, guard): its per-turn latency.
-    Runs in this process after the llama.cpp legs have settled; the model is released on return."""
+def hf_playground(threads: int) -> Playground:
+    """The transformers contender: the default model through transformers with forward hooks (the same model id,
+    so the same probe and steering vectors), with ``threads`` torch threads here and on the compute thread."""
     import torch
 
     from .backends import load_backend
     from .compute_thread import run_on_compute_thread
 
-    threads = _threads()
-    torch.set_num_threads(threads)
+    torch.set_num_threads(threads)  # the same number of threads for every contender
     run_on_compute_thread(lambda: torch.set_num_threads(threads))
-    hf = load_backend(None, backend="transformers")
+    return Playground(loaded_backend=load_backend(None, backend="transformers"))
+
+
+def hf_conversation(turns: int) -> list[dict[str, float]]:
+    """The same scripted conversation on transformers with hooks (same probes, guard): its per-turn latency.
+    Runs in this process after the llama.cpp legs have settled; the model is released on return."""
+    pg = hf_playground(_threads())
     try:
-        pg = Playground(loaded_backend=hf)
         pg.session("assistant").send("Hello!", temperature=0.0, max_tokens=WARMUP_TOKENS)  # first-call costs
         return conversation_curve(pg, turns, reuse=True)
     finally:
-        del hf
+        del pg  # the only reference to the model
         gc.collect()
 
 

@@ -49,16 +49,6 @@ def reencode(source: Path, fmt: str, folder: Path) -> Path:
     return out
 
 
-def _fixed_tokens(llm: Any, n: int) -> list[int]:
-    from .backends.decode_check import CHECK_TEXTS
-
-    text = " ".join(reply for _question, reply in CHECK_TEXTS)
-    tokens: list[int] = []
-    while len(tokens) < n:
-        tokens += llm.tokenize(text.encode(), add_bos=False)
-    return tokens[:n]
-
-
 def _load(path: str, threads: int, logits_all: bool = False) -> Any:
     import llama_cpp
 
@@ -79,7 +69,9 @@ def _load(path: str, threads: int, logits_all: bool = False) -> Any:
 def measure_speed(path: str, threads: int) -> dict[str, float]:
     """One fresh-process measurement: prompt seconds, then one-by-one decoding after it (tokens/s)."""
     llm = _load(path, threads)
-    tokens = _fixed_tokens(llm, PROMPT_TOKENS + DECODE_TOKENS)
+    from .backends.decode_check import filler_tokens
+
+    tokens = filler_tokens(lambda text: llm.tokenize(text.encode(), add_bos=False), PROMPT_TOKENS + DECODE_TOKENS)
     llm.eval(tokens[:8])  # first graphs built outside the timing
     llm.reset()
     started = time.perf_counter()

@@ -58,18 +58,10 @@ def _playground(spec: dict[str, Any]) -> tuple[dict[str, Any], RunFn]:
 
 
 def _hf(spec: dict[str, Any]) -> tuple[dict[str, Any], RunFn]:
-    import torch
+    from .bench import hf_playground, run_hf
 
-    from .backends import load_backend
-    from .bench import run_hf
-    from .compute_thread import run_on_compute_thread
-    from .session import Playground
-
-    threads = int(spec["threads"])
-    torch.set_num_threads(threads)  # the same number of threads for every contender
-    run_on_compute_thread(lambda: torch.set_num_threads(threads))
-    hf = load_backend(None, backend="transformers")
-    pg = Playground(loaded_backend=hf)  # the same model id: the same probe and steering vectors
+    pg = hf_playground(int(spec["threads"]))
+    hf = pg.backend
     prompt = list(spec["prompt"])
     return {}, lambda n: run_hf(hf, pg, prompt, n)
 

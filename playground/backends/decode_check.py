@@ -224,12 +224,15 @@ def median_ratio(numerators: Sequence[float], denominators: Sequence[float]) -> 
     return float(np.median([a / max(b, 1e-9) for a, b in zip(numerators, denominators, strict=True)]))
 
 
+def filler_tokens(tokenize: Callable[[str], list[int]], n: int) -> list[int]:
+    """``n`` tokens of plain text (the check's replies, repeated), for timings: what they say does not matter."""
+    once = tokenize(" ".join(reply for _question, reply in CHECK_TEXTS))
+    return (once * (n // len(once) + 1))[:n]
+
+
 def timing_context(tokenize: Callable[[str], list[int]]) -> list[int]:
-    """TIMING_CONTEXT tokens of plain text (the check's replies, repeated): what they say does not matter."""
-    tokens: list[int] = []
-    while len(tokens) < TIMING_CONTEXT:
-        tokens += tokenize(" ".join(reply for _question, reply in CHECK_TEXTS))
-    return tokens[:TIMING_CONTEXT]
+    """The TIMING_CONTEXT tokens the generation paths are timed after."""
+    return filler_tokens(tokenize, TIMING_CONTEXT)
 
 
 def cache_key(model_path: Path, build: str, cpu: str, n_texts: int) -> str:
