@@ -29,10 +29,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from pathlib import Path
 
+    from playground.chat.session import Playground
+    from playground.definitions.personas import SHIPPED_PERSONAS, Catalog
     from playground.errors import PlaygroundError
-    from playground.personas import SHIPPED_PERSONAS, Catalog
-    from playground.session import Playground
-    from playground.ui import build_ui, launch_options
+    from playground.ui.app import build_ui, launch_options
 
     auth = None
     if args.auth:

@@ -16,31 +16,31 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
-    "Playground": "session",
-    "ChatSession": "session",
-    "ChatResult": "session",
-    "StreamEvent": "session",
-    "Catalog": "personas",
-    "Persona": "personas",
-    "RoleModel": "personas",
-    "validate_file": "validation",
-    "load_trait": "traits",
-    "TraitDefinition": "traits",
+    "Playground": "chat.session",
+    "ChatSession": "chat.session",
+    "ChatResult": "chat.session",
+    "StreamEvent": "chat.session",
+    "Catalog": "definitions.personas",
+    "Persona": "definitions.personas",
+    "RoleModel": "definitions.personas",
+    "validate_file": "definitions.validation",
+    "load_trait": "definitions.traits",
+    "TraitDefinition": "definitions.traits",
     "load_backend": "backends",
     "Backend": "backends",
     "Steering": "backends.base",
     "Intervention": "backends.base",
     "Interventions": "backends.base",
-    "TraitVector": "vectors",
-    "VectorStore": "vector_store",
-    "ProbeSet": "probes",
-    "build_steering": "probes",
-    "extract_trait": "extraction",
-    "Policy": "guard",
-    "SignalRule": "guard",
-    "load_policy": "guard",
-    "GuardEvent": "guard",
-    "GuardMonitor": "guard",
+    "TraitVector": "steering.vectors",
+    "VectorStore": "steering.store",
+    "ProbeSet": "steering.probes",
+    "build_steering": "steering.probes",
+    "extract_trait": "steering.extraction",
+    "Policy": "guard.policy",
+    "SignalRule": "guard.policy",
+    "load_policy": "guard.policy",
+    "GuardEvent": "guard.policy",
+    "GuardMonitor": "guard.policy",
     "PlaygroundError": "errors",
     "ValidationError": "errors",
     "NotFoundError": "errors",
@@ -67,13 +67,13 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:
     from .backends import Backend, load_backend
     from .backends.base import Intervention, Interventions, Steering
+    from .chat.session import ChatResult, ChatSession, Playground, StreamEvent
+    from .definitions.personas import Catalog, Persona, RoleModel
+    from .definitions.traits import TraitDefinition, load_trait
+    from .definitions.validation import validate_file
     from .errors import Issue, ModelError, NotFoundError, PlaygroundError, ValidationError
-    from .extraction import extract_trait
-    from .guard import GuardEvent, GuardMonitor, Policy, SignalRule, load_policy
-    from .personas import Catalog, Persona, RoleModel
-    from .probes import ProbeSet, build_steering
-    from .session import ChatResult, ChatSession, Playground, StreamEvent
-    from .traits import TraitDefinition, load_trait
-    from .validation import validate_file
-    from .vector_store import VectorStore
-    from .vectors import TraitVector
+    from .guard.policy import GuardEvent, GuardMonitor, Policy, SignalRule, load_policy
+    from .steering.extraction import extract_trait
+    from .steering.probes import ProbeSet, build_steering
+    from .steering.store import VectorStore
+    from .steering.vectors import TraitVector

@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from playground.bench_ui import CHROMIUM, CHROMIUM_ARGS  # one list of the flags this machine needs
+from playground.evals.bench.ui_leg import CHROMIUM, CHROMIUM_ARGS
 
 VIEWPORT = {"width": 1440, "height": 1000}
 

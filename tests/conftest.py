@@ -1,7 +1,7 @@
 """Shared fixtures. The real default model is loaded once per test session.
 
 The session never reads the user's cache: ``PLAYGROUND_CACHE`` (user trait vectors, user screening probes,
-fine-tuning runs; everything under ``playground.vector_store.user_cache_dir``) points at a fresh empty folder
+fine-tuning runs; everything under ``playground.steering.store.user_cache_dir``) points at a fresh empty folder
 from ``pytest_configure`` on, before any test module is imported, and the folder is removed at the end.
 Subprocesses started by tests inherit it. The Hugging Face cache is left alone: the suite runs offline on
 the models installed there. ``tests/test_hermetic.py`` checks this with a poisoned user cache.
@@ -74,7 +74,7 @@ def reference_backend(real_backend):
 
 @pytest.fixture(scope="session")
 def playground(real_backend):
-    from playground.session import Playground
+    from playground.chat.session import Playground
 
     return Playground(loaded_backend=real_backend)
 
@@ -89,7 +89,7 @@ def free_port() -> int:
 @contextmanager
 def running_ui(pg) -> Iterator[str]:
     """Serve the Gradio UI for ``pg`` on a free local port; yields its URL and closes it afterwards."""
-    from playground.ui import build_ui, launch_options
+    from playground.ui.app import build_ui, launch_options
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -24,8 +24,8 @@ def same_probe(a, b) -> bool:
 
 
 def test_store_serves_only_shipped_vectors() -> None:
-    from playground.vector_store import SHIPPED_MODELS, VectorStore
-    from playground.vectors import TraitVector
+    from playground.steering.store import SHIPPED_MODELS, VectorStore
+    from playground.steering.vectors import TraitVector
 
     shipped_dir = SHIPPED_MODELS / MODEL_ID / "vectors"
     store = VectorStore(MODEL_ID)
@@ -34,8 +34,8 @@ def test_store_serves_only_shipped_vectors() -> None:
 
 
 def test_screening_probe_is_the_shipped_one() -> None:
-    from playground.screening import ScreeningProbe, load_screening
-    from playground.vector_store import SHIPPED_MODELS
+    from playground.guard.screening import ScreeningProbe, load_screening
+    from playground.steering.store import SHIPPED_MODELS
 
     probe = load_screening(MODEL_ID)
     assert probe is not None

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 from playground.backends import load_backend
-from playground.chat_template import Message
+from playground.definitions.personas import Sampling
 from playground.errors import ModelError
-from playground.personas import Sampling
-from playground.probes import ProbeSet
-from playground.vector_store import VectorStore
+from playground.prompt.chat_template import Message
+from playground.steering.probes import ProbeSet
+from playground.steering.store import VectorStore
 
 LONG_SYSTEM = (
     "You are a friendly assistant who explains things clearly, gives practical advice and keeps answers "

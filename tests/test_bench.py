@@ -66,7 +66,7 @@ def test_bench_json_contract(tmp_path):
 
 
 def test_a_regenerated_report_keeps_the_hand_written_notes(tmp_path):
-    from playground.bench import NOTES_HEADING, write_report
+    from playground.evals.bench.run import NOTES_HEADING, write_report
 
     result = json.loads((REPO / "docs" / "perf.json").read_text())
     (tmp_path / "PERFORMANCE.md").write_text(f"# old numbers\n\n{NOTES_HEADING}\n\n- a note to keep\n")
@@ -76,7 +76,7 @@ def test_a_regenerated_report_keeps_the_hand_written_notes(tmp_path):
 
 
 def test_the_baseline_rule_nulls_the_ratios_of_a_slowed_bench():
-    from playground.bench_isolation import BASELINE_FACTOR, apply_baseline, baseline_verdict
+    from playground.evals.bench.isolation import BASELINE_FACTOR, apply_baseline, baseline_verdict
 
     result = {
         "plain_tok_s": 40.0,
@@ -98,8 +98,8 @@ def test_the_baseline_rule_nulls_the_ratios_of_a_slowed_bench():
 
 @pytest.mark.model
 def test_a_plain_worker_runs_in_its_own_process_and_is_reaped():
-    from playground.bench_isolation import QuietLog, Worker, WorkerError, descendants
-    from playground.model_source import resolve_model
+    from playground.backends.model_source import resolve_model
+    from playground.evals.bench.isolation import QuietLog, Worker, WorkerError, descendants
 
     spec = {"kind": "plain", "threads": 1, "model_path": str(resolve_model(None).path), "prompt": list(range(200, 240))}
     worker = Worker("plain", spec)
@@ -123,8 +123,8 @@ def test_a_plain_worker_runs_in_its_own_process_and_is_reaped():
 
 
 def test_the_report_says_why_a_slowed_bench_shows_no_ratios(tmp_path):
-    from playground.bench import write_report
-    from playground.bench_isolation import apply_baseline, baseline_verdict
+    from playground.evals.bench.isolation import apply_baseline, baseline_verdict
+    from playground.evals.bench.run import write_report
 
     result = json.loads((REPO / "docs" / "perf.json").read_text())
     result = apply_baseline(result, baseline_verdict(110.0, result["plain_tok_s"] / 3))
@@ -137,7 +137,7 @@ def test_the_report_says_why_a_slowed_bench_shows_no_ratios(tmp_path):
 def test_the_ui_leg_sees_whether_its_server_has_stopped():
     import socket
 
-    from playground.bench_ui import _wait_closed
+    from playground.evals.bench.ui_leg import _wait_closed
 
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from playground.backends.decode_check import compare_logits
-from playground.bench_formats import reencode, teacher_forced_logits
+from playground.evals.bench.formats import reencode, teacher_forced_logits
 
 
 @pytest.mark.model

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from playground import bench, bench_ui
+from playground.evals.bench import run as bench
+from playground.evals.bench import ui_leg as bench_ui
 
 CASES = ("long", "short")
 

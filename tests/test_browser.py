@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from playground.personas import SHIPPED_PERSONAS, Catalog
-from playground.session import Playground
+from playground.chat.session import Playground
+from playground.definitions.personas import SHIPPED_PERSONAS, Catalog
 
 from .conftest import FIXTURES, REPO, running_ui
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from playground.cards import (
+from playground.cli.main import main
+from playground.definitions.cards import (
     MAX_CARD_BYTES,
     card_json,
     card_png,
@@ -19,15 +20,14 @@ from playground.cards import (
     persona_to_card,
     read_card_bytes,
 )
-from playground.cards.export import avatar_png
-from playground.cards.mapping import DEFAULT_HEADER
-from playground.cards.png import text_chunks, with_text_chunks
-from playground.cli import main
-from playground.conversation import plan_prompt
+from playground.definitions.cards.export import avatar_png
+from playground.definitions.cards.mapping import DEFAULT_HEADER
+from playground.definitions.cards.png import text_chunks, with_text_chunks
+from playground.definitions.personas import Catalog, Persona
+from playground.definitions.yaml_source import parse_yaml
 from playground.errors import PlaygroundError, ValidationError
-from playground.personas import Catalog, Persona
-from playground.shared_data import shared_data_dir
-from playground.yaml_source import parse_yaml
+from playground.evals.shared_data import shared_data_dir
+from playground.prompt.conversation import plan_prompt
 
 from .conftest import REPO
 from .test_conversation import WordBackend
@@ -172,7 +172,7 @@ def test_lorebook_entries_are_inserted_when_their_keys_come_up(catalog):
     assert haunted.index("ghost walks") < haunted.index("Mira Vance keeps")  # before_char
     assert haunted.index("Mira Vance keeps") < haunted.index("tidal island")  # after_char
     # scan_depth 2: the key four messages back no longer counts
-    from playground.conversation import Turn
+    from playground.prompt.conversation import Turn
 
     old = [Turn("the fresnel lens?", "Yes."), Turn("And then?", "Then dusk.")]
     assert "Fresnel lens was cast" not in system("ok", old)
@@ -188,7 +188,7 @@ def test_post_history_instructions_follow_the_user_message(catalog):
 
 
 def test_strict_templates_fold_post_history_instructions_into_the_user_turn(catalog):
-    from playground.chat_template import ChatTemplate
+    from playground.prompt.chat_template import ChatTemplate
 
     persona = import_card_bytes(json.dumps(V2_CARD).encode(), "mira.json", catalog).persona
     backend = WordBackend(4000)
@@ -344,7 +344,7 @@ def test_round_trip_persona_to_v2_png_and_back(persona_id, catalog):
 
 
 def test_schema_line_is_relative_to_where_the_persona_is_written():
-    from playground.cards.importer import schema_comment
+    from playground.definitions.cards.importer import schema_comment
 
     assert (
         schema_comment(REPO / "personas" / "x.yaml") == "# yaml-language-server: $schema=../schemas/persona.schema.json"

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from playground.compute_thread import ComputeThread, compute_thread_ident, run_on_compute_thread
+from playground.backends.compute_thread import ComputeThread, compute_thread_ident, run_on_compute_thread
 
 
 def test_jobs_run_on_one_thread_and_return_or_raise():
@@ -36,7 +36,7 @@ def test_callers_on_many_threads_are_served_in_turn():
 def test_llama_cpp_decodes_only_on_the_compute_thread(real_backend, monkeypatch):
     import llama_cpp
 
-    from playground.personas import Sampling
+    from playground.definitions.personas import Sampling
 
     callers: set[int] = set()
     real = llama_cpp.llama_decode

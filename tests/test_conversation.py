@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from playground.chat_template import ChatTemplate, Message
-from playground.conversation import Turn, plan_prompt
+from playground.definitions.personas import Catalog
 from playground.errors import ModelError
-from playground.personas import Catalog
+from playground.prompt.chat_template import ChatTemplate, Message
+from playground.prompt.conversation import Turn, plan_prompt
 
 
 class WordBackend:

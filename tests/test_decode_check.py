@@ -114,7 +114,7 @@ def test_a_failed_check_falls_back_to_the_reference_path_and_says_so(real_backen
     """A verdict of 'failed' for this CPU and build (as another CPU's kernels might give) makes the backend
     generate on the reference path, and every reply carries the notice."""
     from playground.backends import llama_cpp as lc
-    from playground.session import Playground
+    from playground.chat.session import Playground
 
     key = cache_key(real_backend.source.path, lc.build_tag(), cpu_model(), lc.STARTUP_TEXTS)
     CheckCache._memory.pop(key, None)

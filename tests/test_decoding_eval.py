@@ -6,14 +6,7 @@ import json
 
 import pytest
 
-from playground.decoding_eval import (
-    PathPair,
-    compare_paths,
-    distinct_share,
-    repeated_share,
-    summarize,
-    write_report,
-)
+from playground.evals.decoding import PathPair, compare_paths, distinct_share, repeated_share, summarize, write_report
 
 
 def test_repetition_and_distinct_shares():

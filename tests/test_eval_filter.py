@@ -10,8 +10,8 @@ import pytest
 from playground.backends.base import Intervention, Interventions, Steering
 from playground.backends.eval_filter import _FilterState, _mask, make_filter, native_available
 from playground.backends.llama_cpp import LlamaCppBackend
-from playground.chat_template import Message
-from playground.personas import Sampling
+from playground.definitions.personas import Sampling
+from playground.prompt.chat_template import Message
 
 pytestmark = pytest.mark.model
 

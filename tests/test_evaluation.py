@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from playground.evaluation import evaluate_trait, write_report
-from playground.judge import TraitJudge
-from playground.steer_tuning import candidate_layers, distinct_share, letter_share, repeated_ngram_share
-from playground.traits import load_trait
-from playground.vector_store import VectorStore
+from playground.definitions.traits import load_trait
+from playground.evals.traits import evaluate_trait, write_report
+from playground.steering.judge import TraitJudge
+from playground.steering.store import VectorStore
+from playground.steering.strength import candidate_layers, distinct_share, letter_share, repeated_ngram_share
 
 
 def test_coherence_metrics():
@@ -51,8 +51,8 @@ def test_judge_ranks_unseen_sentences_by_trait(evil_judge):
 
 
 def test_judge_needs_anchors(tmp_path):
+    from playground.definitions.traits import TraitDefinition
     from playground.errors import ModelError
-    from playground.traits import TraitDefinition
 
     bare = TraitDefinition("x", "x", ("a",), ("b",), ("q",), ("q",))
     with pytest.raises(ModelError, match="no judge anchors"):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from playground.extraction import AUROC_MARGIN, choose_probe_layer, extract_trait
-from playground.steer_tuning import EXPRESSION_MARGIN, DoseResult, choose_dose
-from playground.traits import load_trait
-from playground.vector_agreement import MIN_COSINE, MIN_READOUT_R, compare
+from playground.definitions.traits import load_trait
+from playground.steering.agreement import MIN_COSINE, MIN_READOUT_R, compare
+from playground.steering.extraction import AUROC_MARGIN, choose_probe_layer, extract_trait
+from playground.steering.strength import EXPRESSION_MARGIN, DoseResult, choose_dose
 
 
 @pytest.fixture(scope="module")
@@ -85,8 +85,8 @@ def test_steering_near_ties_go_to_the_earliest_layer():
 def test_stored_replies_round_trip_and_are_used_only_for_the_text_they_were_made_for(tmp_path):
     from dataclasses import replace
 
-    from playground.extraction import NEUTRAL_SYSTEM
-    from playground.extraction_replies import QuestionReplies, ReplySet, replies_key
+    from playground.steering.extraction import NEUTRAL_SYSTEM
+    from playground.steering.extraction_replies import QuestionReplies, ReplySet, replies_key
 
     trait = load_trait("humorous")
     key = replies_key("m", trait, NEUTRAL_SYSTEM, 40)
@@ -101,7 +101,7 @@ def test_stored_replies_round_trip_and_are_used_only_for_the_text_they_were_made
 
 def test_a_damaged_replies_file_is_a_clear_error(tmp_path):
     from playground.errors import PlaygroundError
-    from playground.extraction_replies import ReplySet
+    from playground.steering.extraction_replies import ReplySet
 
     path = tmp_path / "x.replies.json"
     path.write_text('{"key": 1', encoding="utf-8")

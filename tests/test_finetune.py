@@ -12,17 +12,17 @@ import numpy as np
 import pytest
 import torch
 
+from playground.backends.model_source import ModelSource, embedded_gguf
 from playground.backends.transformers import TransformersBackend
+from playground.definitions.traits import load_trait
 from playground.finetune import demo as ft_demo
 from playground.finetune.data import encode_training, pad_id
 from playground.finetune.demo import FinetuneConfig, load_runs, run_demo
 from playground.finetune.export import copy_model_data, merge_adapter
 from playground.finetune.hooks import configure_threads, count_forward_hooks, residual_addition, steering_addition
 from playground.finetune.train import LoraSettings, attach_adapters, select_adapter, train_adapter
-from playground.model_source import ModelSource, embedded_gguf
-from playground.traits import load_trait
-from playground.vector_store import VectorStore
-from playground.vectors import TraitVector
+from playground.steering.store import VectorStore
+from playground.steering.vectors import TraitVector
 
 pytestmark = pytest.mark.usefixtures("torch_on_one_thread")
 
@@ -202,7 +202,7 @@ def test_copy_model_data_renames_vectors(tmp_path: Path, monkeypatch) -> None:
 
 
 def test_cli_parsers_and_presets() -> None:
-    from playground.cli import build_parser
+    from playground.cli.main import build_parser
 
     args = build_parser().parse_args(["finetune-demo", "--quick", "--threads", "1"])
     assert args.quick and args.threads == 1
@@ -216,8 +216,8 @@ def test_cli_parsers_and_presets() -> None:
 def test_lab_tab_builds() -> None:
     import gradio as gr
 
-    from playground.lab_ui import build_lab_tab
-    from playground.session import Playground
+    from playground.chat.session import Playground
+    from playground.ui.lab_tab import build_lab_tab
 
     pg = Playground()  # the model is loaded lazily: building the tab must not load it
     with gr.Blocks(), gr.Tab("Lab"):

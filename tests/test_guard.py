@@ -9,7 +9,7 @@ import pytest
 
 from playground.backends.base import Intervention, Interventions
 from playground.errors import ValidationError
-from playground.guard import (
+from playground.guard.policy import (
     BLOCK,
     CONTINUE,
     DEFAULT_POLICY_PATH,
@@ -21,7 +21,7 @@ from playground.guard import (
     load_policy,
     parse_policy,
 )
-from playground.vectors import TraitVector
+from playground.steering.vectors import TraitVector
 
 from .conftest import FIXTURES
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from playground.guard_eval import ChatRecord, summarize, write_report
+from playground.evals.guard_chats import ChatRecord, summarize, write_report
 
 
 def _rec(set_name: str, blocked: bool, acted: list[str], warned: list[str]) -> ChatRecord:

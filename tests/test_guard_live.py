@@ -9,9 +9,9 @@ import sys
 import numpy as np
 
 from playground.backends.base import Intervention, Interventions
-from playground.chat_template import Message
-from playground.personas import Sampling
-from playground.session import Playground
+from playground.chat.session import Playground
+from playground.definitions.personas import Sampling
+from playground.prompt.chat_template import Message
 
 from .conftest import FIXTURES, REPO
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from playground.screening import ScreeningProbe
-from playground.vector_store import SHIPPED_MODELS, user_cache_dir
-from playground.vectors import TraitVector
+from playground.guard.screening import ScreeningProbe
+from playground.steering.store import SHIPPED_MODELS, user_cache_dir
+from playground.steering.vectors import TraitVector
 
 from .conftest import REPO
 from .hermetic_inner import MODEL_ID, same_probe, same_vector
@@ -30,9 +30,9 @@ INNER = Path(__file__).with_name("hermetic_inner.py")
 WITHOUT_CONFTEST = """
 import sys
 from pathlib import Path
-from playground.screening import ScreeningProbe, load_screening
-from playground.vector_store import VectorStore
-from playground.vectors import TraitVector
+from playground.guard.screening import ScreeningProbe, load_screening
+from playground.steering.store import VectorStore
+from playground.steering.vectors import TraitVector
 from tests import hermetic_inner as inner
 root = Path(sys.argv[1]) / "persona-playground" / inner.MODEL_ID
 store = VectorStore(inner.MODEL_ID)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from playground import json_schemas
-from playground.cli import main
-from playground.yaml_source import load_yaml_file
+from playground.cli.main import main
+from playground.definitions import json_schemas
+from playground.definitions.yaml_source import load_yaml_file
 
 from .conftest import REPO
 

@@ -10,9 +10,9 @@ import pytest
 
 from playground.backends.decode_check import CHECK_TEXTS, compare_logits, within_tolerance
 from playground.backends.kv_transfer import untranspose_values
-from playground.chat_template import Message
+from playground.definitions.personas import Sampling
 from playground.errors import ModelError
-from playground.personas import Sampling
+from playground.prompt.chat_template import Message
 
 F16 = 1  # ggml type id; only carried through
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from playground.backends.base import Steering
-from playground.chat_template import Message
-from playground.personas import Sampling
+from playground.definitions.personas import Sampling
+from playground.prompt.chat_template import Message
 
 pytestmark = pytest.mark.model
 

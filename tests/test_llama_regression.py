@@ -11,7 +11,7 @@ from importlib.metadata import version
 
 SCRIPT = r"""
 import numpy as np, llama_cpp
-from playground.model_source import embedded_gguf
+from playground.backends.model_source import embedded_gguf
 llm = llama_cpp.Llama(str(embedded_gguf()), n_ctx=512, n_batch=512, logits_all=True, verbose=False)
 tokens = llm.tokenize(b"The quick brown fox jumps over the lazy dog. " * 8)
 assert len(tokens) > 64, len(tokens)

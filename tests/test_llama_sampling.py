@@ -6,10 +6,10 @@ from __future__ import annotations
 import llama_cpp
 import pytest
 
+from playground.backends.compute_thread import run_on_compute_thread
 from playground.backends.llama_cpp import SAFE_BATCH, SAFE_UBATCH
-from playground.chat_template import Message
-from playground.compute_thread import run_on_compute_thread
-from playground.personas import Sampling
+from playground.definitions.personas import Sampling
+from playground.prompt.chat_template import Message
 
 pytestmark = pytest.mark.model
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from playground.lorebook import Lorebook, LoreEntry, activate, invalid_keys
-from playground.personas import Catalog, persona_from_data, persona_to_data
+from playground.definitions.personas import Catalog, persona_from_data, persona_to_data
+from playground.prompt.lorebook import Lorebook, LoreEntry, activate, invalid_keys
 
 
 def _labels(book: Lorebook, *messages: str, **kw) -> list[str]:

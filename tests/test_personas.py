@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from playground.definitions.personas import Catalog, compose_system_prompt, render_placeholders, sanitize_id
 from playground.errors import NotFoundError, ValidationError
-from playground.personas import Catalog, compose_system_prompt, render_placeholders, sanitize_id
 
 from .conftest import REPO
 

@@ -6,10 +6,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from playground.conversation import Turn
-from playground.errors import PlaygroundError
-from playground.personas import Persona, Sampling
-from playground.ranking import (
+from playground.chat.ranking import (
     Candidate,
     best_of_n,
     choose,
@@ -18,7 +15,10 @@ from playground.ranking import (
     ranked_reply,
     target_score,
 )
-from playground.session import ChatResult, StreamEvent
+from playground.chat.session import ChatResult, StreamEvent
+from playground.definitions.personas import Persona, Sampling
+from playground.errors import PlaygroundError
+from playground.prompt.conversation import Turn
 
 TRAITS = ["evil", "humorous", "impolite", "persona_drift"]
 
@@ -139,7 +139,7 @@ def test_ranked_reply_from_cli_options() -> None:
 
 
 def test_chat_parser_has_best_of() -> None:
-    from playground.cli import build_parser
+    from playground.cli.main import build_parser
 
     args = build_parser().parse_args(["chat", "--best-of", "4", "--target", "humorous=1", "--json", "hi"])
     assert args.best_of == 4 and args.target == ["humorous=1"]

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from playground.personas import Catalog
-from playground.roles_eval import (
+from playground.definitions.personas import Catalog
+from playground.evals.roles import (
     ADVERSARIAL,
     ADVERSARIAL_KINDS,
     BENIGN,
@@ -78,7 +78,7 @@ def test_prompts_and_conditions() -> None:
 
 
 def test_redteam_sample_is_seeded_and_named_by_id() -> None:
-    from playground.screening_eval import REDTEAM_DIR
+    from playground.evals.screening import REDTEAM_DIR
 
     assert REDTEAM_DIR.is_dir(), f"{REDTEAM_DIR}: shared red-team data not found (set PLAYGROUND_SHARED_DATA)"
     a, b = redteam_sample(3, seed=1), redteam_sample(3, seed=1)
@@ -89,7 +89,7 @@ def test_redteam_sample_is_seeded_and_named_by_id() -> None:
 
 @pytest.mark.model
 def test_small_run_on_the_real_model(real_backend, tmp_path: Path) -> None:
-    from playground.session import Playground
+    from playground.chat.session import Playground
 
     pg = Playground(loaded_backend=real_backend, policy_path="")
     base = pg.catalog.persona("pirate")  # has a role model of its own: "none" must strip it
@@ -102,7 +102,7 @@ def test_small_run_on_the_real_model(real_backend, tmp_path: Path) -> None:
     for r in result.records:
         assert set(r.probe) == {"evil", "impolite", "persona_drift"} and set(r.judge) == {"evil", "impolite"}
         assert r.reply
-    from playground.roles_eval import _variant
+    from playground.evals.roles import _variant
 
     assert "principles of these role models" not in pg.system_prompt_for(_variant(base, conds[0]))
     assert "(Anchor)" in pg.system_prompt_for(_variant(base, conds[1]))

@@ -10,9 +10,10 @@ import json
 import numpy as np
 import pytest
 
+from playground.definitions.personas import Catalog, Sampling
 from playground.errors import PlaygroundError, ValidationError
-from playground.personas import Catalog, Sampling
-from playground.screening import (
+from playground.evals.screening import KEEP_MARKER, EvalPrompt, GuardEval, write_guard_report
+from playground.guard.screening import (
     EVAL_FILE,
     TRAIN_FILE,
     ScreeningData,
@@ -26,7 +27,6 @@ from playground.screening import (
     prompt_tokens,
     train_screening,
 )
-from playground.screening_eval import KEEP_MARKER, EvalPrompt, GuardEval, write_guard_report
 
 MODEL_ID = "smollm2-135m"
 

@@ -11,8 +11,9 @@ import pytest
 
 from playground.backends.base import Steering
 from playground.errors import PlaygroundError
-from playground.probes import build_steering
-from playground.vector_store import VectorStore
+from playground.prompt.chat_template import Message
+from playground.steering.probes import build_steering
+from playground.steering.store import VectorStore
 
 from .conftest import REPO
 
@@ -49,8 +50,8 @@ def test_doubled_vector_at_one_equals_vector_at_two(store, playground):
     b = build_steering({"humorous": 2.0}, {"humorous": vec})
     assert a.fingerprint() == b.fingerprint() or np.allclose(a.additions[vec.steer_layer], b.additions[vec.steer_layer])
     backend = playground.backend
-    prompt = backend.tokenize(backend.template.render([__import__("playground").chat_template.Message("user", "Hi")]))
-    from playground.personas import Sampling
+    prompt = backend.tokenize(backend.template.render([Message("user", "Hi")]))
+    from playground.definitions.personas import Sampling
 
     s = Sampling(temperature=0, max_tokens=20)
     out_a = [x.token for x in backend.stream(prompt, s, steering=a)]
@@ -111,7 +112,7 @@ def test_bad_steering_is_a_clear_error(playground, steer, expect):
 
 def test_capture_is_cleared_when_the_consumer_stops_early(playground):
     backend = playground.backend
-    from playground.personas import Sampling
+    from playground.definitions.personas import Sampling
 
     prompt = backend.tokenize("Hello there")
     gen = backend.stream(prompt, Sampling(temperature=0, max_tokens=50), capture=[5], steering=Steering())

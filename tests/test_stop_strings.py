@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from playground.stop_strings import StopScanner, stop_strings_for
+from playground.prompt.stop_strings import StopScanner, stop_strings_for
 
 
 def _feed(pieces, stops=("\nUser:",)):
@@ -55,7 +55,7 @@ def test_stop_strings_include_the_users_name():
 @pytest.mark.model
 def test_a_real_reply_ends_where_the_model_starts_the_users_line(playground):
     """The pirate persona, asked for an example conversation, goes on to write a "User:" line itself."""
-    from playground.conversation import plan_prompt
+    from playground.prompt.conversation import plan_prompt
 
     # Greedy replies of a 135M model shift with any numerical change; the first of these requests whose raw
     # reply writes the user's line is the one checked (at least one must: the precondition of this test).

@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from playground.backends.base import Backend, Steering
+from playground.backends.model_source import ModelSource, embedded_gguf
 from playground.backends.transformers import TransformersBackend
-from playground.chat_template import Message
+from playground.definitions.personas import Sampling
 from playground.errors import ModelError
-from playground.model_source import ModelSource, embedded_gguf
-from playground.personas import Sampling
+from playground.prompt.chat_template import Message
 
 pytestmark = pytest.mark.usefixtures("torch_on_one_thread")  # tiny models built on this thread
 

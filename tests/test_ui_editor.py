@@ -8,13 +8,13 @@ import threading
 
 import pytest
 
-from playground import persona_editor as editor
-from playground import ui_plots as plots
+from playground.chat.session import ChatResult, StreamEvent
+from playground.definitions.personas import SHIPPED_PERSONAS, Catalog
 from playground.errors import PlaygroundError, ValidationError
-from playground.guard import Policy, SignalRule
-from playground.personas import SHIPPED_PERSONAS, Catalog
-from playground.session import ChatResult, StreamEvent
-from playground.web import LiveReply, parse_transcript
+from playground.guard.policy import Policy, SignalRule
+from playground.ui import editor_logic as editor
+from playground.ui import plots
+from playground.ui.web import LiveReply, parse_transcript
 
 from .conftest import FIXTURES
 
@@ -213,7 +213,7 @@ def test_trend_and_guard_panels_render():
     alert = plots.guard_alerts_html([event])
     assert "evil 4.3 ≥ 4.0 at token 7: cap" in alert and "clamped" in alert
     assert "<td>evil</td>" in plots.guard_log_html([{**event, "turn": 2}])
-    from playground.guard import PolicyHolder
+    from playground.guard.policy import PolicyHolder
 
     table = plots.policy_html(PolicyHolder().policy, "Captain Rook")
     assert "persona_drift" in table and "counter_steer" in table

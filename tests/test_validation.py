@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from playground.definitions.personas import Catalog
+from playground.definitions.validation import validate_file
+from playground.definitions.yaml_source import MAX_FILE_BYTES, load_yaml_file, parse_yaml
 from playground.errors import ValidationError
-from playground.personas import Catalog
-from playground.validation import validate_file
-from playground.yaml_source import MAX_FILE_BYTES, load_yaml_file, parse_yaml
 
 from .conftest import FIXTURES, REPO
 

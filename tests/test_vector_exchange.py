@@ -9,12 +9,13 @@ import gguf
 import numpy as np
 import pytest
 
+from playground.definitions.personas import Sampling
 from playground.errors import PlaygroundError
-from playground.personas import Sampling
-from playground.probes import build_steering
-from playground.vector_exchange import export_vector, import_vector
-from playground.vector_store import VectorStore
-from playground.vectors import TraitVector
+from playground.prompt.chat_template import Message
+from playground.steering.exchange import export_vector, import_vector
+from playground.steering.probes import build_steering
+from playground.steering.store import VectorStore
+from playground.steering.vectors import TraitVector
 
 from .conftest import REPO
 
@@ -71,7 +72,7 @@ def test_imported_repeng_vector_is_calibrated_and_steers(real_backend, tmp_path)
     steering = build_steering({"funny": 1.0}, {"funny": vec})
     prompt = real_backend.tokenize(
         real_backend.template.render(
-            [__import__("playground").chat_template.Message("user", "Tell me about your morning.")]
+            [Message("user", "Tell me about your morning.")]
         )
     )
     greedy = Sampling(temperature=0, max_tokens=24)

@@ -9,7 +9,7 @@ import gguf
 import numpy as np
 import pytest
 
-from playground.vectors import TraitVector
+from playground.steering.vectors import TraitVector
 
 D = 16
 
@@ -148,7 +148,7 @@ def test_atomic_write_leaves_no_temp_files(tmp_path, monkeypatch):
     def crash(*a, **k):
         raise OSError("disk gone")
 
-    monkeypatch.setattr("playground.vectors.os.replace", crash)
+    monkeypatch.setattr("playground.steering.vectors.os.replace", crash)
     with pytest.raises(OSError, match="disk gone"):
         (v * 2).save(tmp_path / "evil")
     with pytest.raises(OSError, match="disk gone"):

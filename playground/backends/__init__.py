@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ..errors import ModelError
-from ..model_source import ModelSource, resolve_model
 from .base import Backend, Step
+from .model_source import ModelSource, resolve_model
 
 
 def load_backend(model: str | ModelSource | None = None, backend: str = "auto", n_ctx: int = 4096) -> Backend:

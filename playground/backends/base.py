@@ -16,8 +16,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from ..chat_template import ChatTemplate
-from ..personas import Sampling
+from ..definitions.personas import Sampling
+from ..prompt.chat_template import ChatTemplate
 
 
 @dataclass(frozen=True)

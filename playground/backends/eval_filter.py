@@ -68,7 +68,7 @@ class _FilterState(ctypes.Structure):
 
 def _load_native() -> ctypes.CDLL | None:
     try:
-        from .. import _evalfilter  # built by setup.py; absent when no C compiler was available
+        from .. import _evalfilter
     except ImportError:
         return None
     lib = ctypes.CDLL(_evalfilter.__file__)

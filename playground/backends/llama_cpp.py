@@ -21,13 +21,12 @@ import llama_cpp
 import llama_cpp._internals as internals
 import numpy as np
 
-from ..chat_template import ChatTemplate, Message
-from ..compute_thread import run_on_compute_thread
+from ..definitions.personas import Sampling
 from ..errors import ModelError
-from ..model_source import ModelSource
-from ..personas import Sampling
-from ..vector_store import user_cache_dir
+from ..prompt.chat_template import ChatTemplate, Message
+from ..steering.store import user_cache_dir
 from .base import Interventions, Steering, Step
+from .compute_thread import run_on_compute_thread
 from .decode_check import (
     CHECK_TEXTS,
     TIMING_ROUNDS,
@@ -43,6 +42,7 @@ from .decode_check import (
 from .eval_filter import EvalFilter, make_filter
 from .kv_transfer import SequenceCopier
 from .llama_build import build_tag, default_ubatch, is_portable_build
+from .model_source import ModelSource
 
 
 @llama_cpp.llama_log_callback

@@ -19,12 +19,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..chat_template import ChatTemplate
-from ..compute_thread import run_on_compute_thread
+from ..definitions.personas import Sampling
 from ..errors import ModelError
-from ..model_source import ModelSource
-from ..personas import Sampling
+from ..prompt.chat_template import ChatTemplate
 from .base import Interventions, Steering, Step
+from .compute_thread import run_on_compute_thread
+from .model_source import ModelSource
 
 REPEAT_LAST_N = 64  # llama-cpp-python's default penalty window (last_n_tokens_size)
 _END_PIECES = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|end_of_text|>", "<end_of_turn>", "<|end|>", "<eos>")

@@ -90,7 +90,7 @@ def demo_main(args: argparse.Namespace) -> int:
 
 
 def export_main(args: argparse.Namespace) -> int:
-    from ..model_source import resolve_model
+    from ..backends.model_source import resolve_model
     from .demo import result_folder
     from .export import merge_adapter
 

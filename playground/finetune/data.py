@@ -21,10 +21,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..chat_template import Message
-from ..compute_thread import on_compute_thread
-from ..extraction import NEUTRAL_SYSTEM
-from ..traits import TraitDefinition
+from ..backends.compute_thread import on_compute_thread
+from ..definitions.traits import TraitDefinition
+from ..prompt.chat_template import Message
+from ..steering.extraction import NEUTRAL_SYSTEM
 from .hooks import residual_addition
 
 Progress = Callable[[float, str], None]

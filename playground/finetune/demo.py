@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import PlaygroundError
-from ..extraction import NEUTRAL_SYSTEM
 from ..files import write_atomic
-from ..vector_store import user_cache_dir
+from ..steering.extraction import NEUTRAL_SYSTEM
+from ..steering.store import user_cache_dir
 from .data import Example, build_trait_dataset, encode_neutral, encode_training, pad_id
 from .evaluate import RunEval, evaluate_model
 from .hooks import configure_threads, count_forward_hooks, steering_addition
@@ -188,7 +188,7 @@ def run_demo(
     n_threads = configure_threads(threads)
     timings: dict[str, float] = {}
     if backend is None:
-        from ..model_source import resolve_model
+        from ..backends.model_source import resolve_model
 
         model_id = resolve_model(model).model_id
     else:
@@ -208,15 +208,15 @@ def run_demo(
     if backend.name != "transformers":
         raise PlaygroundError("fine-tuning needs the transformers backend (load_backend(..., backend='transformers'))")
     if vector is None:
-        from ..vector_store import VectorStore
+        from ..steering.store import VectorStore
 
         vector = VectorStore(backend.model_id).get(config.trait)
     if trait is None:
-        from ..traits import load_trait
+        from ..definitions.traits import load_trait
 
         trait = load_trait(config.trait)
     if judge is None:
-        from ..judge import TraitJudge
+        from ..steering.judge import TraitJudge
 
         judge = TraitJudge(trait)
     if vector.probe_layer is None or vector.steer_layer is None:

@@ -20,9 +20,9 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
-from ..compute_thread import on_compute_thread
-from ..extraction import NEUTRAL_SYSTEM
-from ..vectors import TraitVector
+from ..backends.compute_thread import on_compute_thread
+from ..steering.extraction import NEUTRAL_SYSTEM
+from ..steering.vectors import TraitVector
 from .data import Progress, generate, pad_id, prompt_ids, text_of
 from .train import _batch
 

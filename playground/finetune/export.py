@@ -16,7 +16,7 @@ import shutil
 from pathlib import Path
 
 from ..errors import PlaygroundError
-from ..vector_store import VectorStore, user_cache_dir
+from ..steering.store import VectorStore, user_cache_dir
 
 
 def merge_adapter(
@@ -78,7 +78,7 @@ def copy_model_data(base_id: str, new_id: str) -> list[Path]:
         vec.model_id = new_id
         vec.extra = {**vec.extra, "copied_from": base_id}
         written.append(store.save(vec))
-    from ..screening import guard_dirs
+    from ..guard.screening import guard_dirs
 
     for folder in guard_dirs(base_id):
         js = folder / "screening.json"

@@ -16,9 +16,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..compute_thread import run_on_compute_thread
+from ..backends.compute_thread import run_on_compute_thread
 from ..errors import ModelError
-from ..vectors import TraitVector
+from ..steering.vectors import TraitVector
 
 _MARK = "_playground_residual_addition"
 _LAYER_PATHS = ("model.layers", "model.model.layers", "base_model.model.model.layers", "transformer.h")

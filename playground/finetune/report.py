@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..roles_eval import notes_block
+from ..evals.roles import notes_block
 from .demo import DemoResult
 
 LABELS = {

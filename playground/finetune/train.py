@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..compute_thread import run_on_compute_thread
+from ..backends.compute_thread import run_on_compute_thread
 from .hooks import residual_addition
 
 Progress = Callable[[float, str], None]

@@ -1,0 +1,1 @@
+"""Command line: ``python -m playground <command>``; each wing registers its own commands."""

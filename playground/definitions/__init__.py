@@ -1,0 +1,1 @@
+"""Definitions: YAML source with locations, schemas, personas, role models, traits, validation, cards."""

@@ -1,0 +1,1 @@
+"""Every ``eval`` command and its report, and the bench."""

@@ -1,0 +1,1 @@
+"""``python -m playground bench``: what probes, guardrails and steering cost, measured side by side."""

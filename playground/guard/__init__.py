@@ -1,0 +1,1 @@
+"""Guardrails on activations: policies and the monitor, per-persona baselines, the prompt screen."""

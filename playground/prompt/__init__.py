@@ -1,0 +1,1 @@
+"""From a persona and a conversation to the model's prompt: chat template, history fitting, lorebooks, stop strings."""

@@ -1,0 +1,91 @@
+"""Calibrated trait probes and steering built from trait vectors.
+
+Readout of trait t for generated token i: the activation of the trait's probe layer at the position
+whose logits chose token i, projected on the unit vector, then z-scored against the same projection
+over a neutral assistant's reply tokens (0 = typical assistant, 1 = one standard deviation above).
+So ``per_token[0]`` is read at the last prompt token, which is also ``prompt_last``: the prediction
+before any token is generated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..backends.base import Steering
+from ..definitions.schema import STEER_LIMIT, did_you_mean
+from ..errors import PlaygroundError
+from .vectors import TraitVector
+
+
+class ProbeSet:
+    """Live probes for several traits, each at its own layer."""
+
+    def __init__(self, vectors: Mapping[str, TraitVector]):
+        self.vectors = dict(vectors)
+        self.layers = sorted({v.probe_layer for v in self.vectors.values() if v.probe_layer is not None})
+        self._units = {t: v.unit(v.probe_layer) for t, v in self.vectors.items() if v.probe_layer is not None}
+        self._cal = {t: v.calibration[v.probe_layer] for t, v in self.vectors.items() if v.probe_layer is not None}
+
+    def __bool__(self) -> bool:
+        return bool(self._units)
+
+    def score_one(self, hidden: Mapping[int, np.ndarray]) -> dict[str, float]:
+        """Calibrated readouts of every trait for one position."""
+        out = {}
+        for trait, unit in self._units.items():
+            layer = self.vectors[trait].probe_layer
+            mean, std = self._cal[trait]
+            out[trait] = float((float(np.dot(hidden[layer], unit)) - mean) / std)
+        return out
+
+    def score_rows(self, rows: Mapping[int, np.ndarray]) -> dict[str, np.ndarray]:
+        """Calibrated readouts for many positions: layer -> (n, d) in, trait -> (n,) out."""
+        out = {}
+        for trait, unit in self._units.items():
+            layer = self.vectors[trait].probe_layer
+            mean, std = self._cal[trait]
+            out[trait] = (rows[layer] @ unit - mean) / std
+        return out
+
+
+def summarize(per_token: Mapping[str, Sequence[float]], prompt_last: Mapping[str, float]) -> dict[str, dict[str, Any]]:
+    """The ``probes`` object of a result: per-token series, response mean and prompt prediction."""
+    out = {}
+    for trait, series in per_token.items():
+        values = [round(float(x), 4) for x in series]
+        out[trait] = {
+            "per_token": values,
+            "mean": round(float(np.mean(values)), 4) if values else None,
+            "prompt_last": round(float(prompt_last[trait]), 4),
+        }
+    return out
+
+
+def build_steering(
+    strengths: Mapping[str, float], vectors: Mapping[str, TraitVector], source: str = "--steer"
+) -> Steering:
+    """Turn {trait: strength} into residual additions. Strength is unitless: 0 off, 1 strong but coherent."""
+    additions: dict[int, np.ndarray] = {}
+    for trait, strength in strengths.items():
+        if trait not in vectors:
+            raise PlaygroundError(
+                f"{source}: unknown trait '{trait}'{did_you_mean(trait, list(vectors))} "
+                f"(available: {', '.join(sorted(vectors)) or 'none'})"
+            )
+        if not -STEER_LIMIT <= strength <= STEER_LIMIT:
+            raise PlaygroundError(
+                f"{source}: strength {strength:g} for '{trait}' is outside -{STEER_LIMIT:g}..{STEER_LIMIT:g} "
+                "(0 = off, 1 = strong but coherent, negative suppresses)"
+            )
+        if strength == 0:
+            continue
+        vec = vectors[trait]
+        layer = vec.steer_layer
+        if layer is None:
+            raise PlaygroundError(f"vector '{trait}' has no steering layer")
+        delta = float(strength) * vec.steer_scale.get(layer, vec.norm(layer)) * vec.unit(layer)
+        additions[layer] = additions.get(layer, 0) + delta.astype(np.float32)
+    return Steering(additions)

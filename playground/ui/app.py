@@ -1,0 +1,148 @@
+"""Gradio Blocks UI: the app, its Chat tab and the API. Handlers only adapt library calls to components:
+
+- ``playground.ui.web``: ``ChatState`` (a tab's conversation, streaming, stop, undo, export/import), ``api_chat``;
+- ``playground.ui.views`` / ``ui_plots``: chat messages, probe bars, heatmap, trend, guard alerts, policy table;
+- tabs: ``ui_compare`` (side by side), ``ui_editor`` (persona editor over ``persona_editor``), ``lab_ui``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from ..chat.session import Playground
+from ..errors import PlaygroundError
+from . import editor_logic as editor
+from . import plots
+from .chat_tab import build_chat_tab
+from .compare_tab import build_compare_tab
+from .editor_tab import build_editor_tab
+from .views import error_md
+from .web import api_chat, describe_error
+
+try:  # the Lab tab (playground.ui.lab_tab) is optional: the playground works without it
+    from .lab_tab import build_lab_tab
+except ImportError:  # pragma: no cover - an installation without the lab
+    build_lab_tab = None
+
+
+CSS = (
+    plots.PANEL_CSS
+    + """
+#status-box {min-height: 1.6em; font-size: 0.95em}
+#badge {text-align: right}
+.pp-keys {color: var(--body-text-color-subdued); font-size: 0.85em}
+.pp-ok {color: #15803d; font-weight: 600}
+.dark .pp-ok {color: #4ade80}
+.pp-bad {color: #b91c1c; font-weight: 600}
+.dark .pp-bad {color: #f87171}
+.pp-issues ul {margin: 0.3em 0 0 1.1em; padding: 0}
+.pp-issues li {margin-bottom: 0.5em}
+.pp-issues pre {margin: 0.2em 0 0; padding: 0.3em 0.5em; font-size: 0.85em; overflow-x: auto;
+  background: var(--block-background-fill); border: 1px solid var(--border-color-primary); border-radius: 4px}
+.error-box {color: #b00020; white-space: pre-wrap; font-family: monospace}
+body.pp-large {--text-xxs: 13px !important; --text-xs: 15px !important; --text-sm: 17px !important;
+  --text-md: 20px !important; --text-lg: 23px !important; --text-xl: 28px !important; --text-xxl: 34px !important}
+body.pp-large .prose, body.pp-large #chat .message {font-size: 22px !important; line-height: 1.45}
+body.pp-large .cm-content {font-size: 18px}
+"""
+)
+
+# Keyboard: Enter sends, Shift+Enter adds a line, Esc stops, Alt+R regenerates, Alt+Z undoes, Alt+L clears,
+# Alt+D switches dark/light, "/" focuses the message box, Ctrl+S saves in the persona editor.
+HEAD = """
+<script>
+(() => {
+  const click = (id) => { const b = document.getElementById(id); if (b) { b.click(); return true; } return false; };
+  document.addEventListener('keydown', (e) => {
+    const typing = ['TEXTAREA', 'INPUT'].includes(e.target.tagName) || e.target.isContentEditable;
+    if (e.key === 'Escape') { click('stop'); return; }
+    if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === 's' && e.target.closest('#persona-code')) {
+      e.preventDefault(); click('ed-save'); return;
+    }
+    if (e.altKey && !e.ctrlKey && !e.metaKey) {
+      const map = {r: 'regen', z: 'undo', l: 'clear', d: 'theme-toggle'};
+      const id = map[e.key.toLowerCase()];
+      if (id && click(id)) e.preventDefault();
+      return;
+    }
+    if (e.key === '/' && !typing) {
+      const box = document.querySelector('#msg textarea');
+      if (box) { e.preventDefault(); box.focus(); }
+    }
+  });
+})();
+</script>
+"""
+
+THEME_JS = "() => { document.body.classList.toggle('dark'); }"
+LARGE_JS = "(on) => { document.body.classList.toggle('pp-large', !!on); return on; }"
+
+
+def launch_options() -> dict[str, Any]:
+    """Styling and scripts that ``Blocks.launch`` takes in Gradio 6 (use with every launch of ``build_ui``)."""
+    return {"css": CSS, "head": HEAD, "theme": gr.themes.Soft(primary_hue="indigo", secondary_hue="amber")}
+
+
+# -- the app --------------------------------------------------------------------------------------------------
+def build_ui(pg: Playground, default_persona: str = "assistant") -> gr.Blocks:
+    """The whole app: header, Chat / Compare / Persona editor (/ Lab) tabs, and the ``chat`` API."""
+    traits = pg.vectors.names()
+    heat_default = "humorous" if "humorous" in traits else (traits[0] if traits else None)
+    choices = editor.file_choices(pg.catalog)
+    ids = [pid for _, pid in choices]
+    start = default_persona if default_persona in ids else ("assistant" if "assistant" in ids else ids[0])
+
+    with gr.Blocks(title="Persona Playground", fill_width=True) as demo:
+        with gr.Row(elem_id="header"):
+            gr.Markdown("## Persona Playground", elem_id="title")
+            badge_md = gr.Markdown(elem_id="badge")
+            with gr.Column(scale=0, min_width=170):
+                theme_btn = gr.Button("◐ Dark / light", size="sm", elem_id="theme-toggle")
+                large = gr.Checkbox(label="Large type (projector)", value=False, elem_id="large-type", container=False)
+
+        with gr.Tabs(selected="chat") as tabs:
+            with gr.Tab("Chat", id="chat"):
+                chat = build_chat_tab(pg, choices, start, traits, heat_default, badge_md, tabs)
+            with gr.Tab("Compare", id="compare"):
+                build_compare_tab(pg, choices, start, traits, heat_default)
+            with gr.Tab("Persona editor", id="editor"):
+                editor_tab = build_editor_tab(pg, choices, start, chat.link)
+            if build_lab_tab is not None:
+                with gr.Tab("Lab", id="lab"):
+                    try:
+                        build_lab_tab(pg)
+                    except Exception as exc:  # an optional tab must never take the whole UI down
+                        gr.Markdown(error_md(f"The Lab tab could not be built: {describe_error(exc)}"))
+
+        demo.load(*editor_tab["on_load"], api_visibility="private")
+        demo.load(*chat.on_load, api_name="load", api_visibility="private")
+
+        # -- look -------------------------------------------------------------------------------------
+        theme_btn.click(None, None, None, js=THEME_JS)
+        large.change(None, large, None, js=LARGE_JS)
+
+        # -- the API: same object as `python -m playground chat --json` -------------------------------
+        def chat_endpoint(
+            message: str,
+            persona: str,
+            steer_json: str = "",
+            temperature: float | None = None,
+            seed: int | None = None,
+            max_tokens: int | None = None,
+        ) -> dict:
+            """Chat once with a persona; returns the same JSON object as `python -m playground chat --json`.
+
+            steer_json: a JSON object of trait -> strength (-2..2), e.g. {"humorous": 1}; "" for none.
+            temperature / seed / max_tokens: optional sampling overrides (default: the persona's).
+            """
+            try:
+                return api_chat(
+                    pg, message, persona, steer_json, temperature=temperature, seed=seed, max_tokens=max_tokens
+                )
+            except PlaygroundError as exc:
+                raise gr.Error(describe_error(exc)) from exc
+
+        gr.api(chat_endpoint, api_name="chat")
+    return demo
