@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from playground.backends import load_backend
-from playground.definitions.personas import Sampling
+from playground.backends.sampling import Sampling
 from playground.errors import ModelError
 from playground.prompt.chat_template import Message
 from playground.steering.probes import ProbeSet

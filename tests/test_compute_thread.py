@@ -36,7 +36,7 @@ def test_callers_on_many_threads_are_served_in_turn():
 def test_llama_cpp_decodes_only_on_the_compute_thread(real_backend, monkeypatch):
     import llama_cpp
 
-    from playground.definitions.personas import Sampling
+    from playground.backends.sampling import Sampling
 
     callers: set[int] = set()
     real = llama_cpp.llama_decode

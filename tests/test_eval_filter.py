@@ -10,7 +10,7 @@ import pytest
 from playground.backends.base import Intervention, Interventions, Steering
 from playground.backends.eval_filter import _FilterState, _mask, make_filter, native_available
 from playground.backends.llama_cpp import LlamaCppBackend
-from playground.definitions.personas import Sampling
+from playground.backends.sampling import Sampling
 from playground.prompt.chat_template import Message
 
 pytestmark = pytest.mark.model

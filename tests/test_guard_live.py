@@ -9,8 +9,8 @@ import sys
 import numpy as np
 
 from playground.backends.base import Intervention, Interventions
+from playground.backends.sampling import Sampling
 from playground.chat.session import Playground
-from playground.definitions.personas import Sampling
 from playground.prompt.chat_template import Message
 
 from .conftest import FIXTURES, REPO

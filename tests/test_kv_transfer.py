@@ -10,7 +10,7 @@ import pytest
 
 from playground.backends.decode_check import CHECK_TEXTS, compare_logits, within_tolerance
 from playground.backends.kv_transfer import untranspose_values
-from playground.definitions.personas import Sampling
+from playground.backends.sampling import Sampling
 from playground.errors import ModelError
 from playground.prompt.chat_template import Message
 

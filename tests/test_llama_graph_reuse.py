@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from playground.backends.base import Steering
-from playground.definitions.personas import Sampling
+from playground.backends.sampling import Sampling
 from playground.prompt.chat_template import Message
 
 pytestmark = pytest.mark.model

@@ -8,7 +8,7 @@ import pytest
 
 from playground.backends.compute_thread import run_on_compute_thread
 from playground.backends.llama_cpp import SAFE_BATCH, SAFE_UBATCH
-from playground.definitions.personas import Sampling
+from playground.backends.sampling import Sampling
 from playground.prompt.chat_template import Message
 
 pytestmark = pytest.mark.model

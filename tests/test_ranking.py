@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from playground.backends.sampling import Sampling
 from playground.chat.ranking import (
     Candidate,
     best_of_n,
@@ -16,7 +17,7 @@ from playground.chat.ranking import (
     target_score,
 )
 from playground.chat.session import ChatResult, StreamEvent
-from playground.definitions.personas import Persona, Sampling
+from playground.definitions.personas import Persona
 from playground.errors import PlaygroundError
 from playground.prompt.conversation import Turn
 

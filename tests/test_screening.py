@@ -10,7 +10,8 @@ import json
 import numpy as np
 import pytest
 
-from playground.definitions.personas import Catalog, Sampling
+from playground.backends.sampling import Sampling
+from playground.definitions.personas import Catalog
 from playground.errors import PlaygroundError, ValidationError
 from playground.evals.screening import KEEP_MARKER, EvalPrompt, GuardEval, write_guard_report
 from playground.guard.screening import (

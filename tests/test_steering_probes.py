@@ -51,7 +51,7 @@ def test_doubled_vector_at_one_equals_vector_at_two(store, playground):
     assert a.fingerprint() == b.fingerprint() or np.allclose(a.additions[vec.steer_layer], b.additions[vec.steer_layer])
     backend = playground.backend
     prompt = backend.tokenize(backend.template.render([Message("user", "Hi")]))
-    from playground.definitions.personas import Sampling
+    from playground.backends.sampling import Sampling
 
     s = Sampling(temperature=0, max_tokens=20)
     out_a = [x.token for x in backend.stream(prompt, s, steering=a)]
@@ -112,7 +112,7 @@ def test_bad_steering_is_a_clear_error(playground, steer, expect):
 
 def test_capture_is_cleared_when_the_consumer_stops_early(playground):
     backend = playground.backend
-    from playground.definitions.personas import Sampling
+    from playground.backends.sampling import Sampling
 
     prompt = backend.tokenize("Hello there")
     gen = backend.stream(prompt, Sampling(temperature=0, max_tokens=50), capture=[5], steering=Steering())

@@ -10,8 +10,8 @@ import torch
 
 from playground.backends.base import Backend, Steering
 from playground.backends.model_source import ModelSource, embedded_gguf
+from playground.backends.sampling import Sampling
 from playground.backends.transformers import TransformersBackend
-from playground.definitions.personas import Sampling
 from playground.errors import ModelError
 from playground.prompt.chat_template import Message
 

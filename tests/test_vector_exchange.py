@@ -9,7 +9,7 @@ import gguf
 import numpy as np
 import pytest
 
-from playground.definitions.personas import Sampling
+from playground.backends.sampling import Sampling
 from playground.errors import PlaygroundError
 from playground.prompt.chat_template import Message
 from playground.steering.exchange import export_vector, import_vector

@@ -16,8 +16,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from ..definitions.personas import Sampling
 from ..prompt.chat_template import ChatTemplate
+from .sampling import Sampling
 
 
 @dataclass(frozen=True)

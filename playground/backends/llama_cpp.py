@@ -21,7 +21,6 @@ import llama_cpp
 import llama_cpp._internals as internals
 import numpy as np
 
-from ..definitions.personas import Sampling
 from ..errors import ModelError
 from ..prompt.chat_template import ChatTemplate, Message
 from ..steering.store import user_cache_dir
@@ -43,6 +42,7 @@ from .eval_filter import EvalFilter, make_filter
 from .kv_transfer import SequenceCopier
 from .llama_build import build_tag, default_ubatch, is_portable_build
 from .model_source import ModelSource
+from .sampling import Sampling
 
 
 @llama_cpp.llama_log_callback

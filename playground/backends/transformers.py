@@ -19,12 +19,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..definitions.personas import Sampling
 from ..errors import ModelError
 from ..prompt.chat_template import ChatTemplate
 from .base import Interventions, Steering, Step
 from .compute_thread import run_on_compute_thread
 from .model_source import ModelSource
+from .sampling import Sampling
 
 REPEAT_LAST_N = 64  # llama-cpp-python's default penalty window (last_n_tokens_size)
 _END_PIECES = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|end_of_text|>", "<end_of_turn>", "<|end|>", "<eos>")

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..backends.sampling import Sampling
 from ..errors import Issue, NotFoundError, ValidationError
 from ..paths import SHIPPED_PERSONAS
 from ..prompt.lorebook import Lorebook, lorebook_from_data, lorebook_to_data
@@ -22,20 +23,6 @@ _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 class Example:
     user: str
     assistant: str
-
-
-@dataclass(frozen=True)
-class Sampling:
-    temperature: float = 0.7
-    top_p: float = 0.9
-    top_k: int = 40
-    max_tokens: int = 200
-    repeat_penalty: float = 1.1
-    seed: int | None = None
-
-    def merged(self, **overrides: Any) -> Sampling:
-        values = {k: v for k, v in overrides.items() if v is not None}
-        return Sampling(**{**self.__dict__, **values})
 
 
 @dataclass(frozen=True)

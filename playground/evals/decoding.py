@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from ..backends.sampling import Sampling
 from ..chat.session import Playground
-from ..definitions.personas import Sampling
 from ..definitions.traits import load_trait
 from ..prompt.conversation import plan_prompt
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..backends.base import Backend, Steering
-from ..definitions.personas import Sampling
+from ..backends.sampling import Sampling
 from ..definitions.traits import TraitDefinition
 from ..errors import PlaygroundError
 from ..files import write_atomic

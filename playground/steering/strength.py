@@ -33,7 +33,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..backends.base import Backend, Steering
-from ..definitions.personas import Sampling
+from ..backends.sampling import Sampling
 from ..prompt.chat_template import Message
 from .vectors import TraitVector
 

@@ -150,7 +150,7 @@ def run_playground(pg: Playground, message: str, n: int) -> Run:
 
 
 def run_hf(hf: Any, pg: Playground, prompt: list[int], n: int) -> Run:
-    from ...definitions.personas import Sampling
+    from ...backends.sampling import Sampling
 
     probes = pg.probes
     steering = pg.steering_for(STEERED)
