@@ -76,8 +76,12 @@ def scan() -> Layout:
     for path in sorted((ROOT / PACKAGE).rglob("*.py")):
         layout.modules[module_name(path)] = path
     known = set(layout.modules)
-    for name, path in layout.modules.items():
-        source = path.read_text()
+    for name, path in list(layout.modules.items()):
+        try:
+            source = path.read_text()
+        except FileNotFoundError:  # moved away while scanning (someone is editing the tree)
+            del layout.modules[name]
+            continue
         tree = ast.parse(source)
         layout.lines[name] = len(source.splitlines())
         for node in ast.walk(tree):

@@ -66,7 +66,7 @@ def test_bench_json_contract(tmp_path):
 
 
 def test_a_regenerated_report_keeps_the_hand_written_notes(tmp_path):
-    from playground.evals.bench.run import NOTES_HEADING, write_report
+    from playground.evals.bench.perf_report import NOTES_HEADING, write_report
 
     result = json.loads((REPO / "docs" / "perf.json").read_text())
     (tmp_path / "PERFORMANCE.md").write_text(f"# old numbers\n\n{NOTES_HEADING}\n\n- a note to keep\n")
@@ -124,7 +124,7 @@ def test_a_plain_worker_runs_in_its_own_process_and_is_reaped():
 
 def test_the_report_says_why_a_slowed_bench_shows_no_ratios(tmp_path):
     from playground.evals.bench.isolation import apply_baseline, baseline_verdict
-    from playground.evals.bench.run import write_report
+    from playground.evals.bench.perf_report import write_report
 
     result = json.loads((REPO / "docs" / "perf.json").read_text())
     result = apply_baseline(result, baseline_verdict(110.0, result["plain_tok_s"] / 3))

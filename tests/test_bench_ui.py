@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from playground.evals.bench import run as bench
+from playground.evals.bench import perf_report
 from playground.evals.bench import ui_leg as bench_ui
 
 CASES = ("long", "short")
@@ -15,7 +15,7 @@ def test_missing_browser_is_a_skip_entry_not_a_crash(monkeypatch):
     monkeypatch.setattr(bench_ui, "CHROMIUM", "/nonexistent/chromium")
     out = bench_ui.measure_ui_first_token()  # gives up before loading any model
     assert set(out) == {"skipped"} and "/nonexistent/chromium" in out["skipped"]
-    lines = bench._ui_lines({"ui": out})
+    lines = perf_report._ui_lines({"ui": out})
     assert "not measured" in lines[-1] and "/nonexistent/chromium" in lines[-1]
 
 
@@ -46,5 +46,5 @@ def test_ui_leg_reports_consistent_first_token_times(real_backend, tmp_path):
     assert out["long"]["cache"].startswith("cold") and out["short"]["cache"].startswith("warm")
 
     # the report states the goal and the numbers
-    lines = "\n".join(bench._ui_lines({"ui": out}))
+    lines = "\n".join(perf_report._ui_lines({"ui": out}))
     assert "goal ≤ 1.5×" in lines and f"**{out['long']['ratio']}**" in lines and f"**{out['short']['ratio']}**" in lines

@@ -114,9 +114,11 @@ def test_a_failed_check_falls_back_to_the_reference_path_and_says_so(real_backen
     """A verdict of 'failed' for this CPU and build (as another CPU's kernels might give) makes the backend
     generate on the reference path, and every reply carries the notice."""
     from playground.backends import llama_cpp as lc
+    from playground.backends.llama_build import build_tag
+    from playground.backends.llama_paths import STARTUP_TEXTS
     from playground.chat.session import Playground
 
-    key = cache_key(real_backend.source.path, lc.build_tag(), cpu_model(), lc.STARTUP_TEXTS)
+    key = cache_key(real_backend.source.path, build_tag(), cpu_model(), STARTUP_TEXTS)
     CheckCache._memory.pop(key, None)
     (tmp_path / f"decode-{key}.json").write_text(json.dumps(_check(False).to_json()), encoding="utf-8")
     backend = lc.LlamaCppBackend(real_backend.source, check_cache=tmp_path)

@@ -19,8 +19,9 @@ from playground.finetune import demo as ft_demo
 from playground.finetune.data import encode_training, pad_id
 from playground.finetune.demo import FinetuneConfig, load_runs, run_demo
 from playground.finetune.export import copy_model_data, merge_adapter
-from playground.finetune.hooks import configure_threads, count_forward_hooks, residual_addition, steering_addition
+from playground.finetune.hooks import configure_threads, count_forward_hooks, residual_addition
 from playground.finetune.train import LoraSettings, attach_adapters, select_adapter, train_adapter
+from playground.steering.addition import steering_addition
 from playground.steering.store import VectorStore
 from playground.steering.vectors import TraitVector
 
@@ -81,7 +82,7 @@ class StubJudge:
 
 def _block_output(backend: TransformersBackend, ids: torch.Tensor, layer: int) -> torch.Tensor:
     """The output of block ``layer`` as the next block sees it (a hook registered after any steering hook)."""
-    from playground.finetune.hooks import decoder_layers
+    from playground.backends.torch_layers import decoder_layers
 
     seen = {}
     handle = decoder_layers(backend.model)[layer].register_forward_hook(

@@ -8,17 +8,14 @@ import numpy as np
 import pytest
 
 from playground.definitions.personas import Catalog
+from playground.evals.prompt_sets import ADVERSARIAL, ADVERSARIAL_KINDS, BENIGN, redteam_sample
 from playground.evals.roles import (
-    ADVERSARIAL,
-    ADVERSARIAL_KINDS,
-    BENIGN,
     Condition,
     Record,
     RoleEval,
     default_conditions,
     evaluate_role_models,
     paired_delta,
-    redteam_sample,
     report_markdown,
     summary_table,
     write_report,

@@ -15,19 +15,15 @@ from playground.definitions.personas import Catalog
 from playground.errors import PlaygroundError, ValidationError
 from playground.evals.screening import KEEP_MARKER, EvalPrompt, GuardEval, write_guard_report
 from playground.guard.screening import (
-    EVAL_FILE,
-    TRAIN_FILE,
-    ScreeningData,
     ScreeningProbe,
     contexts_for,
     guard_dirs,
     last_rows,
     load_screening,
-    load_screening_data,
-    overlap_issues,
     prompt_tokens,
-    train_screening,
 )
+from playground.guard.screening_data import EVAL_FILE, TRAIN_FILE, ScreeningData, load_screening_data, overlap_issues
+from playground.guard.screening_training import train_screening
 
 MODEL_ID = "smollm2-135m"
 

@@ -14,7 +14,8 @@ from playground.errors import PlaygroundError, ValidationError
 from playground.guard.policy import Policy, SignalRule
 from playground.ui import editor_logic as editor
 from playground.ui import plots
-from playground.ui.web import LiveReply, parse_transcript
+from playground.ui.live_reply import LiveReply
+from playground.ui.transcript import parse_transcript
 
 from .conftest import FIXTURES
 

@@ -12,7 +12,8 @@ import pytest
 from playground.chat.session import Playground
 from playground.definitions.personas import SHIPPED_PERSONAS, Catalog
 from playground.errors import PlaygroundError
-from playground.ui.web import ChatState, parse_steer_json
+from playground.ui.api import parse_steer_json
+from playground.ui.chat_state import ChatState
 
 from .conftest import FIXTURES, running_ui
 
@@ -180,7 +181,7 @@ def test_bad_persona_on_disk_and_invalid_edits_never_break_the_session(server, p
 def test_chat_state_stop_abandon_undo_and_export_import(pg):
     import time
 
-    from playground.ui.web import parse_transcript
+    from playground.ui.transcript import parse_transcript
 
     st = ChatState(pg, "pirate")
     st.send("Hi!", temperature=0, max_tokens=8)

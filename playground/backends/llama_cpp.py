@@ -3,6 +3,7 @@
 Steering uses llama.cpp's control-vector adapter (``llama_apply_adapter_cvec``); activations are read
 through the scheduler's eval callback (``cb_eval``), which sees every graph node: we ask only for the
 ``l_out-<il>`` nodes of the layers a caller wants and copy just the rows we need.
+Sampling is in llama_sampling.py; checking and choosing the generation path in llama_paths.py.
 """
 
 from __future__ import annotations
@@ -10,10 +11,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
-import random
 import sys
-import time
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -22,25 +20,16 @@ import llama_cpp._internals as internals
 import numpy as np
 
 from ..errors import ModelError
-from ..prompt.chat_template import ChatTemplate, Message
+from ..prompt.chat_template import ChatTemplate
 from ..steering.store import user_cache_dir
 from .base import Interventions, Steering, Step
 from .compute_thread import run_on_compute_thread
-from .decode_check import (
-    CHECK_TEXTS,
-    TIMING_ROUNDS,
-    TIMING_TOKENS,
-    CheckCache,
-    DecodeCheck,
-    cache_key,
-    cpu_model,
-    fallback_notice,
-    run_check,
-    timing_context,
-)
+from .decode_check import DecodeCheck
 from .eval_filter import EvalFilter, make_filter
 from .kv_transfer import SequenceCopier
-from .llama_build import build_tag, default_ubatch, is_portable_build
+from .llama_build import default_ubatch
+from .llama_paths import DecodingPaths
+from .llama_sampling import LogitsViews, make_sampler
 from .model_source import ModelSource
 from .sampling import Sampling
 
@@ -62,75 +51,9 @@ llama_cpp.llama_log_set(_quiet_log, ctypes.c_void_p(0))
 SAFE_UBATCH = default_ubatch()
 UBATCHES_PER_BATCH = 16
 SAFE_BATCH = SAFE_UBATCH * UBATCHES_PER_BATCH
-# Texts of the start-up decoding check (about 160 teacher-forced positions, ~2 s, once per CPU and build);
-# `python -m playground eval decoding-check` runs all of them.
-STARTUP_TEXTS = 2
 
 
-_LOGIT_VIEWS: dict[tuple[int, int], np.ndarray] = {}
-
-
-def _logits(ctx: llama_cpp.llama_context_p, n_vocab: int) -> np.ndarray:
-    """The last evaluated position's logits, in place (writable: samplers read them from here).
-
-    A context keeps its logits in one buffer, so the NumPy view of an address is made once (building it
-    through ``np.ctypeslib.as_array`` took longer than sampling itself)."""
-    address = ctypes.cast(llama_cpp.llama_get_logits_ith(ctx, -1), ctypes.c_void_p).value or 0
-    view = _LOGIT_VIEWS.get((address, n_vocab))
-    if view is None:
-        if len(_LOGIT_VIEWS) > 64:  # contexts come and go (tests, reloads): forget old buffers
-            _LOGIT_VIEWS.clear()
-        view = (ctypes.c_float * n_vocab).from_address(address)
-        view = _LOGIT_VIEWS[(address, n_vocab)] = np.frombuffer(view, dtype=np.float32)
-    return view
-
-
-class _GreedySampler:
-    """Repeat penalty + greedy, computed exactly as llama.cpp's sampler chain does it, without building its
-    49k-entry candidate array every token: a token seen among the last ``last_n`` picks has its logit divided
-    by the penalty (multiplied when it is not positive), then the first maximum wins."""
-
-    def __init__(self, penalty: float, last_n: int):
-        self.penalty = np.float32(penalty)
-        self.window: deque[int] = deque(maxlen=last_n)
-
-    def sample(self, ctx: llama_cpp.llama_context_p, n_vocab: int) -> int:
-        logits = _logits(ctx, n_vocab)
-        if self.penalty != 1.0 and self.window:
-            ids = np.fromiter(set(self.window), dtype=np.int64)
-            seen = logits[ids]
-            logits[ids] = np.where(seen <= 0, seen * self.penalty, seen / self.penalty)
-        token = int(np.argmax(logits))
-        self.window.append(token)
-        return token
-
-    def close(self) -> None:
-        pass
-
-
-class _ChainSampler:
-    """llama.cpp's own sampler chain, built as ``Llama.generate`` builds it (same draws for the same seed)."""
-
-    def __init__(self, sampling: Sampling, last_n: int):
-        self.chain = internals.LlamaSampler()
-        self.chain.add_penalties(
-            penalty_last_n=last_n, penalty_repeat=sampling.repeat_penalty, penalty_freq=0.0, penalty_present=0.0
-        )
-        self.chain.add_top_k(sampling.top_k)
-        self.chain.add_typical(1.0, 1)
-        self.chain.add_top_p(sampling.top_p, 1)
-        self.chain.add_min_p(0.0, 1)
-        self.chain.add_temp(sampling.temperature)
-        self.chain.add_dist(sampling.seed if sampling.seed is not None else random.getrandbits(31))
-
-    def sample(self, ctx: llama_cpp.llama_context_p, _n_vocab: int) -> int:
-        return int(llama_cpp.llama_sampler_sample(self.chain.sampler, ctx, -1))
-
-    def close(self) -> None:
-        self.chain.close()
-
-
-class LlamaCppBackend:
+class LlamaCppBackend(DecodingPaths):
     name = "llama_cpp"
 
     def __init__(
@@ -149,6 +72,7 @@ class LlamaCppBackend:
         self.model_id = source.model_id
         self.notices: list[str] = []
         self.decode_check: DecodeCheck | None = None
+        self._logits = LogitsViews()
         n_ubatch = n_ubatch or SAFE_UBATCH
         # PLAYGROUND_THREADS lets several model processes share a small machine without oversubscribing it
         # (llama.cpp's threads spin while they wait: two 2-thread processes on 2 cores run ~10x slower).
@@ -220,130 +144,6 @@ class LlamaCppBackend:
         self._hand_over = self.flash_decode
         self.llm.reset()
         self._batch = internals.LlamaBatch(n_tokens=self.llm.n_batch, embd=0, n_seq_max=1, verbose=False)
-
-    def _validate_flash_decoding(self, cache_folder: Path) -> None:
-        """Generate with flash attention only if it matches the reference path on this CPU and is faster here
-        (decode_check.py)."""
-        cpu = cpu_model()
-        key = cache_key(Path(self.source.path), build_tag(), cpu, STARTUP_TEXTS)
-        cache = CheckCache(cache_folder)
-        check = cache.get(key)
-        if check is None:
-            check = self.check_decoding_paths(CHECK_TEXTS[:STARTUP_TEXTS])
-            cache.put(key, check)
-        self.decode_check = check
-        self._hand_over = check.generation_path == "flash"
-        if not check.passed:
-            self.notices.append(fallback_notice(check))
-        if not is_portable_build():
-            self.notices.append(
-                f"llama.cpp here was built with other instruction-set features ({build_tag()}) than the project's "
-                "portable build (scripts/build_llama.sh): replies and readouts differ in rounding from other machines."
-            )
-
-    def check_decoding_paths(self, texts: Sequence[tuple[str, str]] = CHECK_TEXTS) -> DecodeCheck:
-        """Compare the flash-attention path's logits with the reference path's on teacher-forced replies."""
-        sequences = []
-        for question, reply in texts:
-            messages = [Message("system", "You are a helpful assistant."), Message("user", question)]
-            prompt = self.tokenize(self.template.render(messages))
-            sequences.append((prompt + self.tokenize(reply), len(prompt)))
-        context = timing_context(self.tokenize)
-        return run_check(
-            self.teacher_forced_logits,
-            sequences,
-            lambda: self.time_decoding_paths(context),
-            build=build_tag(),
-            cpu=cpu_model(),
-        )
-
-    def time_decoding_paths(
-        self, context: list[int], n_tokens: int = TIMING_TOKENS, rounds: int = TIMING_ROUNDS
-    ) -> dict[str, list[float]]:
-        """Seconds each generation path (``reference``, ``flash``) took to decode ``n_tokens`` tokens one by
-        one after ``context``, per round; rounds alternate which path goes first (the hand-over not counted)."""
-        if self._step_ctx is self.llm._ctx:
-            raise ModelError("this backend was created without a flash-attention context (flash_decode=False)")
-        if rounds < 1 or not 0 < n_tokens <= len(context) or len(context) + n_tokens >= self.n_ctx:
-            raise ModelError(f"cannot time {rounds} rounds of {n_tokens} tokens after a context of {len(context)}")
-        return run_on_compute_thread(lambda: self._time_paths(context, n_tokens, rounds))
-
-    def _time_paths(self, context: list[int], n_tokens: int, rounds: int) -> dict[str, list[float]]:
-        self._apply_steering(None)
-        ctx = self.llm._ctx
-        ctx.kv_cache_seq_rm(-1, 0, -1)
-        self._aligned = []
-        seconds: dict[str, list[float]] = {"reference": [], "flash": []}
-        with self._capturing((), False):
-            self._decode(context, 0)
-            for r in range(rounds):
-                for path in ("reference", "flash") if r % 2 == 0 else ("flash", "reference"):
-                    ctx.kv_cache_seq_rm(-1, len(context), -1)
-                    step = self._hand_over_prompt(ctx.ctx) if path == "flash" else ctx.ctx
-                    begun = time.perf_counter()
-                    for i, token in enumerate(context[:n_tokens]):  # any tokens will do
-                        self._decode([token], len(context) + i, ctx=step)
-                    seconds[path].append(time.perf_counter() - begun)
-        ctx.kv_cache_seq_rm(-1, len(context), -1)
-        self._aligned = []
-        return seconds
-
-    def teacher_forced_logits(self, tokens: list[int], n_prompt: int, path: str = "reference") -> np.ndarray:
-        """Logits of positions ``n_prompt - 1 .. len(tokens) - 2`` (each predicts the next token) on one path:
-        ``reference`` (the prompt batched, then one token at a time in the prompt context, as generation without
-        flash attention does), ``flash`` (the same, after the hand-over to the flash-attention context) or
-        ``batched`` (all positions in batches in the prompt context, as reads and scoring do)."""
-        if path == "flash" and self._step_ctx is self.llm._ctx:
-            raise ModelError("this backend was created without a flash-attention context (flash_decode=False)")
-        if path not in ("reference", "flash", "batched"):
-            raise ModelError(f"unknown decoding path {path!r}; choose reference, flash or batched")
-        if not 1 <= n_prompt < len(tokens):
-            raise ModelError(f"n_prompt must be in 1..{len(tokens) - 1}, got {n_prompt}")
-        return run_on_compute_thread(lambda: self._teacher_forced(tokens, n_prompt, path))
-
-    def _teacher_forced(self, tokens: list[int], n_prompt: int, path: str) -> np.ndarray:
-        self._apply_steering(None)
-        ctx = self.llm._ctx
-        ctx.kv_cache_seq_rm(-1, 0, -1)
-        self._aligned = []
-        n_vocab = self.llm.n_vocab()
-        rows: list[np.ndarray] = []
-
-        def read(_pos: int, i: int) -> None:
-            rows.append(np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx.ctx, i), shape=(n_vocab,)).copy())
-
-        with self._capturing((), False):
-            if path == "batched":
-                self._decode(tokens[:-1], 0, logits_from=n_prompt - 1, read=read)
-            else:
-                self._decode(tokens[:n_prompt], 0)
-                rows.append(_logits(ctx.ctx, n_vocab).copy())
-                step = self._hand_over_prompt(ctx.ctx) if path == "flash" else ctx.ctx
-                for position in range(n_prompt, len(tokens) - 1):
-                    self._decode([tokens[position]], position, ctx=step)
-                    rows.append(_logits(step, n_vocab).copy())
-        self._aligned = []  # the cache holds one-by-one rows, not what a fresh prompt evaluation gives
-        return np.stack(rows)
-
-    def reference_decoding(self) -> contextlib.AbstractContextManager[None]:
-        """Generate in the prompt context inside this block (no hand-over to flash attention): the numerics the
-        shipped vectors were extracted with, so extraction reproduces them bit for bit."""
-        return self._decoding_path(hand_over=False)
-
-    def flash_decoding(self) -> contextlib.AbstractContextManager[None]:
-        """Generate with the hand-over to the flash-attention context inside this block, whichever path the
-        start-up check chose for this CPU (evaluations of that path use it)."""
-        if self._step_ctx is self.llm._ctx:
-            raise ModelError("this backend was created without a flash-attention context (flash_decode=False)")
-        return self._decoding_path(hand_over=True)
-
-    @contextlib.contextmanager
-    def _decoding_path(self, *, hand_over: bool) -> Iterator[None]:
-        saved, self._hand_over = self._hand_over, hand_over
-        try:
-            yield
-        finally:
-            self._hand_over = saved
 
     def close(self) -> None:
         """Free the contexts and the model now rather than at garbage collection."""
@@ -482,13 +282,6 @@ class LlamaCppBackend:
         run_on_compute_thread(lambda: self._copier.copy(prompt_ctx, step_ctx))
         return step_ctx
 
-    def _sampler(self, sampling: Sampling) -> _GreedySampler | _ChainSampler:
-        """The sampling ``Llama.generate`` does (repeat penalty over the last 64 generated tokens, then greedy,
-        or top-k / top-p / temperature / seeded draw), so replies match llama-cpp-python's token for token."""
-        if sampling.temperature == 0.0:
-            return _GreedySampler(sampling.repeat_penalty, self.llm.last_n_tokens_size)
-        return _ChainSampler(sampling, self.llm.last_n_tokens_size)
-
     def stream(
         self,
         prompt: list[int],
@@ -526,7 +319,7 @@ class LlamaCppBackend:
         self.llm.n_tokens = 0  # llama-cpp-python's own bookkeeping is not used by this backend
         self._aligned = []
         layers = list(capture)
-        sampler = self._sampler(sampling)
+        sampler = make_sampler(sampling, self.llm.last_n_tokens_size, self._logits)
         n_vocab = self.llm.n_vocab()
         try:
             with self._capturing(layers, all_rows=False, interventions=interventions) as cap:
@@ -537,7 +330,7 @@ class LlamaCppBackend:
                 logits_ctx = ctx.ctx
                 for produced in range(sampling.max_tokens):
                     if produced == 0:  # a reply has at least one token: no end of turn at the first position
-                        _logits(logits_ctx, n_vocab)[self._end_ids] = -np.inf
+                        self._logits(logits_ctx, n_vocab)[self._end_ids] = -np.inf
                     token = sampler.sample(logits_ctx, n_vocab)
                     if self.is_end(token):
                         return

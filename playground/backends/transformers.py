@@ -25,16 +25,10 @@ from .base import Interventions, Steering, Step
 from .compute_thread import run_on_compute_thread
 from .model_source import ModelSource
 from .sampling import Sampling
+from .torch_layers import decoder_layers
 
 REPEAT_LAST_N = 64  # llama-cpp-python's default penalty window (last_n_tokens_size)
 _END_PIECES = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|end_of_text|>", "<end_of_turn>", "<|end|>", "<eos>")
-_LAYER_PATHS = (
-    "model.layers",
-    "model.language_model.layers",
-    "transformer.h",
-    "gpt_neox.layers",
-    "model.decoder.layers",
-)
 _HEX_BYTE = re.compile(r"<0x([0-9A-Fa-f]{2})>")
 
 
@@ -52,19 +46,6 @@ def _byte_decoder() -> dict[str, int]:
 
 
 _BYTE_DECODER = _byte_decoder()
-
-
-def _decoder_layers(model: nn.Module, n_layers: int) -> nn.ModuleList:
-    for path in _LAYER_PATHS:
-        obj: Any = model
-        for attr in path.split("."):
-            obj = getattr(obj, attr, None)
-        if isinstance(obj, nn.ModuleList) and len(obj) == n_layers:
-            return obj
-    for module in model.modules():  # unknown architecture: the first ModuleList with one entry per block
-        if isinstance(module, nn.ModuleList) and len(module) == n_layers:
-            return module
-    raise ModelError(f"{type(model).__name__}: could not find its list of {n_layers} decoder blocks to hook")
 
 
 def _ids(value: Any) -> set[int]:
@@ -102,7 +83,7 @@ class TransformersBackend:
         self.d_model = int(config.hidden_size)
         self.n_ctx = min(n_ctx, int(getattr(config, "max_position_embeddings", None) or n_ctx))
         self.device = next(self.model.parameters()).device
-        self._layers = _decoder_layers(self.model, self.n_layers)
+        self._layers = decoder_layers(self.model, self.n_layers)
         self._lock = threading.Lock()
         params = inspect.signature(self.model.forward).parameters
         self._cache_kw = "cache" if "cache" in params else "past_key_values"  # renamed in transformers 5.x

@@ -2,92 +2,29 @@
 
 from __future__ import annotations
 
-import codecs
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..backends import Backend, load_backend
-from ..backends.base import Interventions, Steering
+from ..backends.base import Steering
+from ..backends.sampling import Sampling
 from ..definitions.personas import Catalog, Persona, compose_system_prompt, render_placeholders
 from ..errors import PlaygroundError
 from ..guard.baseline import PersonaBaseline, baseline_key, measure_baseline
-from ..guard.policy import (
-    BLOCK,
-    CONTINUE,
-    HIJACK,
-    REGENERATE,
-    GuardEvent,
-    GuardMonitor,
-    Policy,
-    PolicyHolder,
-    refusal_text,
-)
-from ..prompt.conversation import Turn, plan_prompt
-from ..prompt.stop_strings import StopScanner, stop_strings_for
+from ..guard.policy import HIJACK, Policy, PolicyHolder
+from ..prompt.conversation import PromptPlan, Turn, plan_prompt
+from ..prompt.stop_strings import stop_strings_for
 from ..steering.probes import ProbeSet, build_steering, summarize
+from ..steering.request import active_strengths
 from ..steering.store import VectorStore
+from .attempts import GuardedReply, ReplyOutcome, ReplySetup
+from .reply import ChatResult, StreamEvent, probe_summary
 
 if TYPE_CHECKING:
     from ..guard.screening import ScreeningProbe
-
-
-@dataclass
-class ChatResult:
-    """Everything about one reply; ``to_dict`` is the contract of ``chat --json`` and the UI API."""
-
-    persona: str
-    model: str
-    reply: str
-    tokens: list[str]
-    steering: dict[str, float] = field(default_factory=dict)
-    probes: dict[str, dict[str, Any]] = field(default_factory=dict)
-    guard: dict[str, Any] = field(default_factory=lambda: {"events": [], "blocked": False})
-    notices: list[str] = field(default_factory=list)
-    timing: dict[str, float] = field(default_factory=dict)
-    prompt_tokens: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "persona": self.persona,
-            "model": self.model,
-            "reply": self.reply,
-            "tokens": list(self.tokens),
-            "steering": dict(self.steering),
-            "probes": self.probes,
-            "guard": self.guard,
-            "notices": list(self.notices),
-            "prompt_tokens": self.prompt_tokens,
-            "timing": self.timing,
-        }
-
-
-@dataclass
-class StreamEvent:
-    """Emitted while a reply streams.
-
-    ``kind``: 'token' (``text`` to append), 'reset' (a guardrail discarded the text so far; the reply is
-    being written again), 'replace' (a guardrail blocked the reply; ``text`` is the whole new reply) or
-    'done' (``result`` holds everything). ``guard`` lists guard events raised since the previous event.
-    """
-
-    kind: str
-    text: str = ""
-    index: int = -1
-    result: ChatResult | None = None
-    readout: dict[str, float] | None = None
-    guard: list[dict[str, Any]] = field(default_factory=list)
-
-
-def _probe_summary(readouts: list[dict[str, float]]) -> dict[str, dict[str, Any]]:
-    if not readouts:
-        return {}
-    traits = list(readouts[0])
-    per_token = {t: [r[t] for r in readouts] for t in traits}
-    return summarize(per_token, readouts[0])
 
 
 class Playground:
@@ -161,7 +98,7 @@ class Playground:
         return self._baselines[key]
 
     def steering_for(self, strengths: dict[str, float], source: str = "--steer") -> Steering:
-        if not any(strengths.values()):
+        if not active_strengths(strengths):
             return Steering()
         return build_steering(strengths, self.vectors.all(), source)
 
@@ -240,7 +177,7 @@ class ChatSession:
         pg = self.playground
         backend = pg.backend
         steer = {**self.persona.steering, **(steering or {})}
-        steer = {k: float(v) for k, v in steer.items() if v != 0}
+        steer = active_strengths(steer)
         source = f"persona '{self.persona.id}' steering" if not steering else "steering"
         steer_vectors = pg.steering_for(steer, source)
         probes = pg.probes
@@ -248,126 +185,88 @@ class ChatSession:
         started = time.perf_counter()
         with pg.generation_lock:
             plan = plan_prompt(backend, self.persona, self.system_prompt, self.history, message, sampling.max_tokens)
-            screening = pg.screening if policy.screen_prompt and HIJACK in policy.rules else None
-            guarded = bool(policy.rules) and bool(probes)
-            baseline = (
-                pg.baseline_for(self.persona, self.system_prompt, screening)
-                if guarded and policy.baseline == "persona"
-                else PersonaBaseline({}, {})
-            )
-            capture = sorted(set(probes.layers) | set(screening.layers if screening else ()))
-            events: list[GuardEvent] = []
-            attempt, extra_steer = 0, {}
-            first_token_s = None
-            stop_strings = stop_strings_for(self.user_name)
-
-            def show(items: list[tuple[str, tuple[dict[str, float], list[dict[str, Any]]]]]) -> Iterator[StreamEvent]:
-                """Emit pieces the stop-string scanner released, each with its readout and guard events."""
-                nonlocal first_token_s
-                for text, (readout, guard) in items:
-                    if first_token_s is None:
-                        first_token_s = time.perf_counter() - started
-                    readouts.append(readout)
-                    pieces.append(text)
-                    yield StreamEvent("token", text, len(pieces) - 1, readout=readout or None, guard=guard)
-
-            while True:
-                attempt_steering = steer_vectors
-                if extra_steer:
-                    attempt_steering = steer_vectors.combined(pg.steering_for(extra_steer, "guard"))
-                interventions = Interventions()
-                monitor = GuardMonitor(
-                    policy,
-                    pg.vectors.all(),
-                    interventions,
-                    baseline=baseline.reply,
-                    prompt_baseline=baseline.prompt,
-                    attempt=attempt,
-                )
-                decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-                pieces: list[str] = []
-                readouts: list[dict[str, float]] = []
-                verdict = CONTINUE
-                reported = 0
-                stops: StopScanner[tuple[dict[str, float], list[dict[str, Any]]]] = StopScanner(stop_strings)
-                stream = backend.stream(
-                    plan.tokens, sampling, steering=attempt_steering, capture=capture, interventions=interventions
-                )
-                try:
-                    for index, step in enumerate(stream):
-                        readout = probes.score_one(step.hidden) if step.hidden is not None and probes else {}
-                        if guarded and index == 0 and policy.screen_prompt:
-                            values = dict(readout)
-                            if screening is not None and step.hidden is not None:
-                                values[HIJACK] = screening.score_hidden(step.hidden)[0]
-                            verdict = monitor.check_prompt(values)
-                        if guarded and verdict == CONTINUE:
-                            verdict = monitor.check_token(index, readout)
-                        if verdict != CONTINUE:
-                            if not readouts and readout:
-                                readouts.append(readout)  # keep prompt_last: it is what tripped the guard
-                            break
-                        text = decoder.decode(backend.token_bytes(step.token))
-                        new = [e.to_dict() for e in monitor.events[reported:]]
-                        reported = len(monitor.events)
-                        # Pieces that could begin a stop string ("\nUser:") wait until the next tokens decide.
-                        yield from show(stops.push(text, (readout, new)))
-                        if stops.stopped:
-                            break
-                finally:
-                    stream.close()
-                if verdict == CONTINUE:
-                    yield from show(stops.flush())
-                tail = "" if stops.stopped else decoder.decode(b"", final=True)
-                if tail and pieces:
-                    pieces[-1] += tail
-                events += monitor.events
-                pending = [e.to_dict() for e in monitor.events[reported:]]
-                if verdict == REGENERATE and attempt < policy.max_retries:
-                    attempt += 1
-                    extra_steer = {**extra_steer, **monitor.counter_steering()}
-                    yield StreamEvent("reset", guard=pending)
-                    continue
-                blocked = verdict in (BLOCK, REGENERATE)
-                stopped_text = refusal = ""
-                if blocked:
-                    refusal = refusal_text(policy, monitor.trigger)
-                    stopped_text, pieces = "".join(pieces) + stops.held_text(), []
-                    yield StreamEvent("replace", refusal, guard=pending)
-                elif pending:
-                    yield StreamEvent("guard", guard=pending)
-                break
+            setup = self._reply_setup(plan.tokens, sampling, steer_vectors, probes, policy, started)
+            outcome = yield from GuardedReply(setup).run()
         total = time.perf_counter() - started
-        reply = refusal if blocked else "".join(pieces)
+        reply = outcome.refusal if outcome.blocked else "".join(outcome.pieces)
         if record:
             self.history.append(Turn(message, reply))
+        yield StreamEvent("done", result=self._result(reply, steer, policy, plan, outcome, total, record))
+
+    def _reply_setup(
+        self,
+        tokens: list[int],
+        sampling: Sampling,
+        steering: Steering,
+        probes: ProbeSet,
+        policy: Policy,
+        started: float,
+    ) -> ReplySetup:
+        """What every attempt at the reply shares (call with the generation lock held: it may measure the
+        persona's baseline)."""
+        pg = self.playground
+        screening = pg.screening if policy.screen_prompt and HIJACK in policy.rules else None
+        guarded = bool(policy.rules) and bool(probes)
+        baseline = (
+            pg.baseline_for(self.persona, self.system_prompt, screening)
+            if guarded and policy.baseline == "persona"
+            else PersonaBaseline({}, {})
+        )
+        return ReplySetup(
+            backend=pg.backend,
+            tokens=tokens,
+            sampling=sampling,
+            steering=steering,
+            steering_for=pg.steering_for,
+            vectors=pg.vectors.all(),
+            probes=probes,
+            policy=policy,
+            baseline=baseline,
+            screening=screening,
+            guarded=guarded,
+            stop_strings=stop_strings_for(self.user_name),
+            started=started,
+        )
+
+    def _result(
+        self,
+        reply: str,
+        steer: dict[str, float],
+        policy: Policy,
+        plan: PromptPlan,
+        outcome: ReplyOutcome,
+        total: float,
+        record: bool,
+    ) -> ChatResult:
+        """The finished reply; guard events of recorded replies also go to the session's log."""
+        backend = self.playground.backend
         turn = len(self.history)
-        event_dicts = [e.to_dict() for e in events]
+        event_dicts = [e.to_dict() for e in outcome.events]
         if record:  # candidates (best-of-N) and scratch replies stay out of the session's log
             self.guard_log.extend({**e, "turn": turn} for e in event_dicts)
-        result = ChatResult(
+        first_token_s = outcome.first_token_s
+        return ChatResult(
             persona=self.persona.id,
             model=backend.model_id,
             reply=reply,
-            tokens=pieces,
+            tokens=outcome.pieces,
             steering=steer,
-            probes=_probe_summary(readouts),
+            probes=probe_summary(outcome.readouts),
             guard={
                 "events": event_dicts,
-                "blocked": blocked,
-                "attempts": attempt + 1,
+                "blocked": outcome.blocked,
+                "attempts": outcome.attempts,
                 "policy": policy.name,
-                **({"stopped_text": stopped_text} if blocked else {}),
+                **({"stopped_text": outcome.stopped_text} if outcome.blocked else {}),
             },
             notices=[*getattr(backend, "notices", []), *plan.notices],
             prompt_tokens=len(plan.tokens),
             timing={
                 "first_token_s": round(first_token_s if first_token_s is not None else total, 4),
                 "total_s": round(total, 4),
-                "tokens_per_s": round(len(pieces) / total, 2) if total > 0 else 0.0,
+                "tokens_per_s": round(len(outcome.pieces) / total, 2) if total > 0 else 0.0,
             },
         )
-        yield StreamEvent("done", result=result)
 
     def send(self, message: str, **options: Any) -> ChatResult:
         result = None

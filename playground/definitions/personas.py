@@ -13,6 +13,7 @@ from ..errors import Issue, NotFoundError, ValidationError
 from ..paths import SHIPPED_PERSONAS
 from ..prompt.lorebook import Lorebook, lorebook_from_data, lorebook_to_data
 from . import schema
+from .checks import check_document
 from .yaml_source import YamlDocument, load_yaml_bytes, load_yaml_file
 
 DEFAULT_PERSONA = "assistant"
@@ -175,8 +176,6 @@ class Catalog:
     # -- loading ---------------------------------------------------------------------------
     def check_persona_document(self, doc: YamlDocument) -> list[Issue]:
         """Every problem ``python -m playground validate`` would report for this persona document."""
-        from .validation import check_document
-
         if not isinstance(doc.data, dict):
             issues = schema.validate(doc, schema.PERSONA, self.refs())
             return issues or [doc.issue((), "a persona file must be a mapping of fields")]

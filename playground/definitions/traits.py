@@ -7,8 +7,8 @@ from pathlib import Path
 
 from ..errors import NotFoundError, ValidationError
 from . import schema
+from .checks import check_document
 from .personas import Catalog
-from .validation import check_document
 from .yaml_source import load_yaml_file
 
 

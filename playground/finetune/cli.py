@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from .demo import FinetuneConfig
 
 
-def add_parsers(sub) -> None:
+def register(sub) -> None:
     demo = sub.add_parser(
         "finetune-demo",
         help="LoRA fine-tuning demo: plain vs inoculation vs preventative steering vs no fine-tune (CPU, cached)",
@@ -27,6 +27,7 @@ def add_parsers(sub) -> None:
     demo.add_argument("--force", action="store_true", help="ignore the cache and run everything again")
     demo.add_argument("--report", default=None, metavar="DIR", help="also write DIR/FINETUNE.md and plots")
     demo.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    demo.set_defaults(handler=demo_main)
 
     exp = sub.add_parser("finetune-export", help="export a fine-tuning run as a model directory you can chat with")
     exp.add_argument("--run", default="plain", help="plain, inoculated, steered, steered-<strength> (default: plain)")
@@ -36,6 +37,7 @@ def add_parsers(sub) -> None:
     exp.add_argument("--out", required=True, help="directory to write (its name becomes the model id)")
     exp.add_argument("--adapter-only", action="store_true", help="copy the peft adapter instead of merging")
     exp.add_argument("--force", action="store_true", help="overwrite --out")
+    exp.set_defaults(handler=export_main)
 
 
 def _config(args: argparse.Namespace) -> FinetuneConfig:

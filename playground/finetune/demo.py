@@ -28,11 +28,12 @@ from typing import Any
 
 from ..errors import PlaygroundError
 from ..files import write_atomic
+from ..steering.addition import steering_addition
 from ..steering.extraction import NEUTRAL_SYSTEM
 from ..steering.store import user_cache_dir
 from .data import Example, build_trait_dataset, encode_neutral, encode_training, pad_id
 from .evaluate import RunEval, evaluate_model
-from .hooks import configure_threads, count_forward_hooks, steering_addition
+from .hooks import configure_threads, count_forward_hooks
 from .train import LoraSettings, attach_adapters, select_adapter, train_adapter
 
 FORMAT = 1
@@ -198,6 +199,44 @@ def run_demo(
         say(f"cached result: {folder}")
         step(1.0, "cached result")
         return cached
+    backend, vector, trait, judge = _load_inputs(config, model, backend, vector, trait, judge, step, timings)
+    folder.mkdir(parents=True, exist_ok=True)
+    demo = _DemoRun(config, backend, vector, trait, judge, folder, force, step, say, timings)
+
+    # 1. data
+    t0 = time.perf_counter()
+    examples, stats = demo.training_set()
+    timings["data_s"] = round(time.perf_counter() - t0, 1)
+    say(f"training set: {len(examples)} replies (judge {stats['judge_kept']:+.3f})")
+    data = {
+        "plain": encode_training(backend, examples, inoculate=False),
+        "inoculated": encode_training(backend, examples, inoculate=True),
+    }
+    neutral = encode_neutral(backend)
+    questions = list(trait.evaluation_questions)[: config.eval_questions]
+
+    # 2. train (or load) every adapter
+    runs = config.runs()
+    peft_model = attach_adapters(backend.model, runs, LoraSettings(rank=config.rank, alpha=config.alpha), config.seed)
+    losses = demo.train_runs(peft_model, runs, data, pad_id(backend))
+
+    # 3. evaluate every model on held-out questions, neutral prompt
+    t_eval = time.perf_counter()
+    evals = demo.evaluate_runs(peft_model, runs, losses, questions, neutral, data["plain"])
+    timings["eval_s"] = round(time.perf_counter() - t_eval, 1)
+    timings["total_s"] = round(time.perf_counter() - started, 1)
+    result = DemoResult(
+        config=config, model_id=backend.model_id, key=config.key(backend.model_id), evals=evals,
+        dataset=examples, dataset_stats=stats, timings=timings, steer_layer=vector.steer_layer,
+        probe_layer=vector.probe_layer, threads=n_threads, folder=folder, peft_model=peft_model,
+    )  # fmt: skip
+    _write_json(folder / "result.json", result.to_dict())
+    step(1.0, "done")
+    return result
+
+
+def _load_inputs(config: FinetuneConfig, model, backend, vector, trait, judge, step: Progress, timings):
+    """The backend, vector, trait and judge the demo runs with: the ones given, the defaults for the rest."""
     if backend is None:
         from ..backends import load_backend
 
@@ -221,91 +260,100 @@ def run_demo(
         judge = TraitJudge(trait)
     if vector.probe_layer is None or vector.steer_layer is None:
         raise PlaygroundError(f"vector '{vector.trait}' needs a probe and a steering layer")
-    folder.mkdir(parents=True, exist_ok=True)
+    return backend, vector, trait, judge
 
-    # 1. data
-    t0 = time.perf_counter()
-    data_path = folder / "dataset.json"
-    if data_path.is_file() and not force:
-        saved = json.loads(data_path.read_text(encoding="utf-8"))
-        examples, stats = [Example(**e) for e in saved["examples"]], saved["stats"]
-    else:
-        step(0.02, "writing trait-laden training replies")
+
+@dataclass
+class _DemoRun:
+    """One uncached run of the demo: what its stages (data, training, evaluation) share."""
+
+    config: FinetuneConfig
+    backend: Any
+    vector: Any
+    trait: Any
+    judge: Any
+    folder: Path  # the cache folder of this configuration
+    force: bool  # ignore what the folder already holds
+    step: Progress
+    say: Log
+    timings: dict[str, float]
+
+    def training_set(self) -> tuple[list[Example], dict[str, float]]:
+        """The trait-laden training replies: read from ``dataset.json`` when cached, else written and saved."""
+        cfg, data_path = self.config, self.folder / "dataset.json"
+        if data_path.is_file() and not self.force:
+            saved = json.loads(data_path.read_text(encoding="utf-8"))
+            return [Example(**e) for e in saved["examples"]], saved["stats"]
+        self.step(0.02, "writing trait-laden training replies")
         examples, stats = build_trait_dataset(
-            backend, trait, judge, n_questions=config.train_questions, instructions=config.instructions,
-            per_question=config.per_question, max_tokens=config.max_tokens,
-            neutral_reference=config.neutral_reference, progress=lambda f, d: step(0.02 + 0.18 * f, d),
+            self.backend, self.trait, self.judge, n_questions=cfg.train_questions, instructions=cfg.instructions,
+            per_question=cfg.per_question, max_tokens=cfg.max_tokens, neutral_reference=cfg.neutral_reference,
+            progress=lambda f, d: self.step(0.02 + 0.18 * f, d),
         )  # fmt: skip
         _write_json(data_path, {"examples": [e.to_dict() for e in examples], "stats": stats})
-    timings["data_s"] = round(time.perf_counter() - t0, 1)
-    say(f"training set: {len(examples)} replies (judge {stats['judge_kept']:+.3f})")
-    plain_data = encode_training(backend, examples, inoculate=False)
-    inoc_data = encode_training(backend, examples, inoculate=True)
-    neutral = encode_neutral(backend)
-    questions = list(trait.evaluation_questions)[: config.eval_questions]
-    pad = pad_id(backend)
+        return examples, stats
 
-    # 2. train (or load) every adapter
-    runs = config.runs()
-    settings = LoraSettings(rank=config.rank, alpha=config.alpha)
-    peft_model = attach_adapters(backend.model, runs, settings, config.seed)
-    losses: dict[str, list[float]] = {}
-    loss_path = folder / "losses.json"
-    saved_losses = json.loads(loss_path.read_text(encoding="utf-8")) if loss_path.is_file() and not force else {}
-    span = 0.55 / len(runs)
-    for k, run in enumerate(runs):
-        adapter_dir = folder / "adapters" / run
-        base = 0.2 + k * span
-        if (adapter_dir / "adapter_config.json").is_file() and run in saved_losses and not force:
-            peft_model.load_adapter(str(adapter_dir), adapter_name=run, is_trainable=False)
-            losses[run] = saved_losses[run]
-            continue
-        t0 = time.perf_counter()
-        strength = run_strength(config, run)
-        steer = steering_addition(vector, strength) if strength is not None else None
-        step(base, f"training {run}")
-        losses[run] = train_adapter(
-            peft_model, run, inoc_data if run == "inoculated" else plain_data, pad=pad, epochs=config.epochs,
-            batch_size=config.batch_size, lr=config.lr, seed=config.seed, steer=steer,
-            progress=lambda f, d, b=base: step(b + span * f, d), desc=f"train {run}",
-        )  # fmt: skip
-        if count_forward_hooks(peft_model):
-            raise RuntimeError("a training hook was left on the model")  # never expected; evaluation would be wrong
-        peft_model.save_pretrained(str(folder / "adapters"), selected_adapters=[run])
-        _move_adapter(folder / "adapters", run)
-        timings[f"train_{run}_s"] = round(time.perf_counter() - t0, 1)
-        say(f"{run}: {len(losses[run])} steps, loss {losses[run][0]:.3f} -> {losses[run][-1]:.3f}, "
-            f"{timings[f'train_{run}_s']:.0f}s")  # fmt: skip
-        _write_json(loss_path, {**saved_losses, **losses})
+    def train_runs(self, peft_model, runs: list[str], data: dict[str, Any], pad: int) -> dict[str, list[float]]:
+        """Train each run's adapter (or load it from ``adapters/<run>``); returns the loss curves.
 
-    # 3. evaluate every model on held-out questions, neutral prompt
-    evals: dict[str, RunEval] = {}
-    order = ["none", "elicited", *runs]
-    t_eval = time.perf_counter()
-    for k, name in enumerate(order):
-        step(0.75 + 0.24 * k / len(order), f"evaluating {name}")
-        kwargs = dict(neutral=neutral, train=plain_data, max_tokens=config.max_tokens)
-        if name in ("none", "elicited"):
-            with peft_model.disable_adapter():
-                system = trait.eliciting[0] if name == "elicited" else NEUTRAL_SYSTEM
-                evals[name] = evaluate_model(backend, name, vector, judge, questions, system=system, **kwargs)
-        else:
-            select_adapter(peft_model, name)
-            evals[name] = evaluate_model(backend, name, vector, judge, questions, **kwargs)
-            evals[name].losses = losses[name]
-        s = evals[name].summary()
-        say(f"{name}: judge {s['judge']:+.3f}, probe {s['probe']:+.2f} (prompt {s['probe_prompt']:+.2f}), "
-            f"neutral NLL {s['neutral_nll']:.3f}")  # fmt: skip
-    timings["eval_s"] = round(time.perf_counter() - t_eval, 1)
-    timings["total_s"] = round(time.perf_counter() - started, 1)
-    result = DemoResult(
-        config=config, model_id=backend.model_id, key=config.key(backend.model_id), evals=evals,
-        dataset=examples, dataset_stats=stats, timings=timings, steer_layer=vector.steer_layer,
-        probe_layer=vector.probe_layer, threads=n_threads, folder=folder, peft_model=peft_model,
-    )  # fmt: skip
-    _write_json(folder / "result.json", result.to_dict())
-    step(1.0, "done")
-    return result
+        ``data`` holds the encoded ``plain`` and ``inoculated`` training sets; steered runs train on plain.
+        """
+        cfg, folder, step, timings = self.config, self.folder, self.step, self.timings
+        losses: dict[str, list[float]] = {}
+        loss_path = folder / "losses.json"
+        saved_losses = {}
+        if loss_path.is_file() and not self.force:
+            saved_losses = json.loads(loss_path.read_text(encoding="utf-8"))
+        span = 0.55 / len(runs)
+        for k, run in enumerate(runs):
+            adapter_dir = folder / "adapters" / run
+            base = 0.2 + k * span
+            if (adapter_dir / "adapter_config.json").is_file() and run in saved_losses and not self.force:
+                peft_model.load_adapter(str(adapter_dir), adapter_name=run, is_trainable=False)
+                losses[run] = saved_losses[run]
+                continue
+            t0 = time.perf_counter()
+            strength = run_strength(cfg, run)
+            steer = steering_addition(self.vector, strength) if strength is not None else None
+            step(base, f"training {run}")
+            losses[run] = train_adapter(
+                peft_model, run, data["inoculated"] if run == "inoculated" else data["plain"], pad=pad,
+                epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed, steer=steer,
+                progress=lambda f, d, b=base: step(b + span * f, d), desc=f"train {run}",
+            )  # fmt: skip
+            if count_forward_hooks(peft_model):
+                raise RuntimeError("a training hook was left on the model")  # never expected; eval would be wrong
+            peft_model.save_pretrained(str(folder / "adapters"), selected_adapters=[run])
+            _move_adapter(folder / "adapters", run)
+            timings[f"train_{run}_s"] = round(time.perf_counter() - t0, 1)
+            self.say(f"{run}: {len(losses[run])} steps, loss {losses[run][0]:.3f} -> {losses[run][-1]:.3f}, "
+                     f"{timings[f'train_{run}_s']:.0f}s")  # fmt: skip
+            _write_json(loss_path, {**saved_losses, **losses})
+        return losses
+
+    def evaluate_runs(
+        self, peft_model, runs: list[str], losses: dict[str, list[float]], questions: list[str], neutral, train
+    ) -> dict[str, RunEval]:
+        """Evaluate the base model (``none``), the base model with an eliciting prompt (``elicited``) and
+        every trained run on the held-out questions under the neutral prompt."""
+        evals: dict[str, RunEval] = {}
+        order = ["none", "elicited", *runs]
+        for k, name in enumerate(order):
+            self.step(0.75 + 0.24 * k / len(order), f"evaluating {name}")
+            kwargs = dict(neutral=neutral, train=train, max_tokens=self.config.max_tokens)
+            args = (self.backend, name, self.vector, self.judge, questions)
+            if name in ("none", "elicited"):
+                with peft_model.disable_adapter():
+                    system = self.trait.eliciting[0] if name == "elicited" else NEUTRAL_SYSTEM
+                    evals[name] = evaluate_model(*args, system=system, **kwargs)
+            else:
+                select_adapter(peft_model, name)
+                evals[name] = evaluate_model(*args, **kwargs)
+                evals[name].losses = losses[name]
+            s = evals[name].summary()
+            self.say(f"{name}: judge {s['judge']:+.3f}, probe {s['probe']:+.2f} (prompt {s['probe_prompt']:+.2f}), "
+                     f"neutral NLL {s['neutral_nll']:.3f}")  # fmt: skip
+        return evals
 
 
 def _move_adapter(folder: Path, run: str) -> None:

@@ -17,11 +17,11 @@ import torch
 from torch import nn
 
 from ..backends.compute_thread import run_on_compute_thread
+from ..backends.torch_layers import decoder_layers
 from ..errors import ModelError
-from ..steering.vectors import TraitVector
+from ..steering.addition import steering_addition as steering_addition  # playground.finetune exports it
 
 _MARK = "_playground_residual_addition"
-_LAYER_PATHS = ("model.layers", "model.model.layers", "base_model.model.model.layers", "transformer.h")
 
 
 def configure_threads(threads: int | None = None) -> int:
@@ -30,30 +30,6 @@ def configure_threads(threads: int | None = None) -> int:
     torch.set_num_threads(max(1, int(n)))
     run_on_compute_thread(lambda: torch.set_num_threads(max(1, int(n))))  # where torch's work runs
     return torch.get_num_threads()
-
-
-def decoder_layers(model: nn.Module) -> nn.ModuleList:
-    """The list of decoder blocks of a causal LM, also through peft wrappers."""
-    n = getattr(getattr(model, "config", None), "num_hidden_layers", None)
-    for path in _LAYER_PATHS:
-        obj: Any = model
-        for attr in path.split("."):
-            obj = getattr(obj, attr, None)
-        if isinstance(obj, nn.ModuleList) and (n is None or len(obj) == n):
-            return obj
-    for module in model.modules():
-        if isinstance(module, nn.ModuleList) and n is not None and len(module) == n:
-            return module
-    raise ModelError(f"{type(model).__name__}: could not find its decoder blocks to hook")
-
-
-def steering_addition(vec: TraitVector, strength: float, layer: int | None = None) -> tuple[int, np.ndarray]:
-    """(layer, vector) that steering ``strength`` of ``vec`` adds, on the playground's strength scale."""
-    layer = vec.steer_layer if layer is None else layer
-    if layer is None:
-        raise ModelError(f"vector '{vec.trait}' has no steering layer")
-    scale = vec.steer_scale.get(layer, vec.norm(layer))
-    return layer, (float(strength) * scale * vec.unit(layer)).astype(np.float32)
 
 
 def count_forward_hooks(model: nn.Module) -> int:

@@ -6,13 +6,12 @@ The report is regenerated from cached results; a hand-written block between ``<!
 
 from __future__ import annotations
 
-import platform
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from ..evals.roles import notes_block
+from ..evals.report import machine, pyplot, report_dir, report_header, write_markdown
 from .demo import DemoResult
 
 LABELS = {
@@ -55,11 +54,7 @@ def acquisition(result: DemoResult, metric: str) -> dict[str, float]:
 
 
 def plot(result: DemoResult, path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     runs = order(result)
     s = {k: result.evals[k].summary() for k in runs}
     colors = [_color(r) for r in runs]
@@ -93,11 +88,7 @@ def plot(result: DemoResult, path: Path) -> Path:
 
 
 def plot_losses(result: DemoResult, path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.4))
     for run in order(result):
         losses = result.evals[run].losses
@@ -132,7 +123,7 @@ def section(result: DemoResult, tag: str, command: str, out_dir: Path) -> list[s
         f"## {tag.capitalize()} run",
         "",
         f"Command: `{command}` — {t.get('total_s', 0):.0f} s on {result.threads} CPU thread(s) "
-        f"({platform.machine()}, Python {platform.python_version()}): model load {t.get('load_s', 0):.0f} s, "
+        f"({machine()}): model load {t.get('load_s', 0):.0f} s, "
         f"training data {t.get('data_s', 0):.0f} s, training {train_s:.0f} s, evaluation {t.get('eval_s', 0):.0f} s. "
         f"Cache key `{result.key}`.",
         "",
@@ -174,10 +165,9 @@ def section(result: DemoResult, tag: str, command: str, out_dir: Path) -> list[s
 
 def write_report(results: Sequence[tuple[str, DemoResult, str]], out_dir: Path, *, name: str = "FINETUNE.md") -> Path:
     """``results``: (tag, result, command) per preset. Keeps the notes block of an existing report."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = report_dir(out_dir)
     path = out_dir / name
-    lines = ["# Fine-tuning demos: inoculation and preventative steering", "", notes_block(path), ""]
+    lines = report_header("Fine-tuning demos: inoculation and preventative steering", notes_from=path)
     for tag, result, command in results:
         lines += section(result, tag, command, out_dir)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+    return write_markdown(path, "\n".join(lines) + "\n")

@@ -31,10 +31,11 @@ from typing import Any
 import numpy as np
 
 from ..backends.base import Intervention, Interventions
+from ..definitions.checks import check_document
 from ..definitions.personas import SHIPPED_PERSONAS, Catalog
-from ..definitions.validation import check_document
 from ..definitions.yaml_source import load_yaml_bytes, load_yaml_file
 from ..errors import Issue, ValidationError
+from ..steering.addition import steering_scale
 from ..steering.vectors import TraitVector
 
 DEFAULT_POLICY_PATH = SHIPPED_PERSONAS / "policies" / "default.yaml"
@@ -288,7 +289,7 @@ class GuardMonitor:
                 self.interventions.add(Intervention(layer, vec.unit(layer), "cap", mean + mean_z * std))
         elif rule.action == "counter_steer" and vec.steer_layer is not None:
             layer = vec.steer_layer
-            amount = -rule.strength * vec.steer_scale.get(layer, vec.norm(layer))
+            amount = -rule.strength * steering_scale(vec, layer)
             self.interventions.add(Intervention(layer, vec.unit(layer), "add", amount))
         return verdict
 

@@ -26,13 +26,13 @@ from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
 from tqdm import tqdm
 
 from ..backends.base import Backend
 from ..backends.compute_thread import run_on_compute_thread
 from ..definitions.traits import TraitDefinition
 from .extraction_replies import Reply, ReplySet, generate_replies, prompt_for, replies_key
+from .metrics import auroc
 from .strength import tune_steering
 from .vectors import TraitVector
 
@@ -46,13 +46,6 @@ def reply_rows(backend: Backend, reply: Reply, layers: list[int]) -> dict[int, n
     start = len(reply.prompt) - 1
     hs = backend.hidden_states(reply.prompt + reply.tokens, layers, start=start)
     return {l: rows[: len(reply.tokens)] for l, rows in hs.items()}
-
-
-def _auroc(pos: np.ndarray, neg: np.ndarray) -> float:
-    if len(pos) == 0 or len(neg) == 0:
-        return float("nan")
-    y = np.r_[np.ones(len(pos)), np.zeros(len(neg))]
-    return float(roc_auc_score(y, np.r_[pos, neg]))
 
 
 # Layer choice margins (see choose_probe_layer). Held-out AUROC moves in steps of 1/(n_pos * n_neg) (1/36 with
@@ -201,7 +194,7 @@ def _extract(
         unit = diff / (np.linalg.norm(diff) + 1e-12)
         pp, nn = P[l][n_fit:] @ unit, N[l][n_fit:] @ unit
         spread = np.sqrt((pp.var() + nn.var()) / 2) + 1e-6
-        held[l] = {"auroc": _auroc(pp, nn), "effect": float((pp.mean() - nn.mean()) / spread)}
+        held[l] = {"auroc": auroc(pp, nn), "effect": float((pp.mean() - nn.mean()) / spread)}
     best = choose_probe_layer(held, backend.n_layers)
 
     directions = {l: (P[l].mean(0) - N[l].mean(0)).astype(np.float32) for l in layers}

@@ -17,6 +17,8 @@ import numpy as np
 from ..backends.base import Steering
 from ..definitions.schema import STEER_LIMIT, did_you_mean
 from ..errors import PlaygroundError
+from .addition import steering_addition
+from .request import active_strengths
 from .vectors import TraitVector
 
 
@@ -80,12 +82,7 @@ def build_steering(
                 f"{source}: strength {strength:g} for '{trait}' is outside -{STEER_LIMIT:g}..{STEER_LIMIT:g} "
                 "(0 = off, 1 = strong but coherent, negative suppresses)"
             )
-        if strength == 0:
-            continue
-        vec = vectors[trait]
-        layer = vec.steer_layer
-        if layer is None:
-            raise PlaygroundError(f"vector '{trait}' has no steering layer")
-        delta = float(strength) * vec.steer_scale.get(layer, vec.norm(layer)) * vec.unit(layer)
-        additions[layer] = additions.get(layer, 0) + delta.astype(np.float32)
+    for trait, strength in active_strengths(strengths).items():
+        layer, delta = steering_addition(vectors[trait], strength)
+        additions[layer] = additions.get(layer, 0) + delta
     return Steering(additions)

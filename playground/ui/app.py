@@ -1,8 +1,10 @@
-"""Gradio Blocks UI: the app, its Chat tab and the API. Handlers only adapt library calls to components:
+"""Gradio Blocks UI: the app, its tabs and the API. Handlers only adapt library calls to components:
 
-- ``playground.ui.web``: ``ChatState`` (a tab's conversation, streaming, stop, undo, export/import), ``api_chat``;
-- ``playground.ui.views`` / ``ui_plots``: chat messages, probe bars, heatmap, trend, guard alerts, policy table;
-- tabs: ``ui_compare`` (side by side), ``ui_editor`` (persona editor over ``persona_editor``), ``lab_ui``.
+- ``playground.ui.chat_state``: ``ChatState`` (a tab's conversation, streaming, stop, undo, export/import);
+  ``playground.ui.api``: ``api_chat`` (the stateless ``chat`` API);
+- ``playground.ui.views`` / ``plots``: chat messages, probe bars, heatmap, trend, guard alerts, policy table;
+- tabs: ``chat_tab`` (one module per part of the page), ``compare_tab`` (side by side), ``editor_tab`` (persona
+  editor over ``editor_logic``), ``lab_tab`` (over ``lab``).
 """
 
 from __future__ import annotations
@@ -15,11 +17,11 @@ from ..chat.session import Playground
 from ..errors import PlaygroundError
 from . import editor_logic as editor
 from . import plots
+from .api import api_chat
 from .chat_tab import build_chat_tab
 from .compare_tab import build_compare_tab
 from .editor_tab import build_editor_tab
-from .views import error_md
-from .web import api_chat, describe_error
+from .views import describe_error, error_md
 
 try:  # the Lab tab (playground.ui.lab_tab) is optional: the playground works without it
     from .lab_tab import build_lab_tab

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import yaml
 
+from ..definitions.checks import check_document
 from ..definitions.personas import Catalog, Persona, persona_from_data, sanitize_id
-from ..definitions.validation import check_document
 from ..definitions.yaml_source import MAX_FILE_BYTES, load_yaml_bytes
 from ..errors import Issue, PlaygroundError, ValidationError
 from ..files import write_atomic

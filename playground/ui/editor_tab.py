@@ -1,6 +1,9 @@
 """The Persona editor tab: YAML with validation as you type, atomic save / save as, new from template,
 reload from disk, open a persona file or character card, and "try in chat". Handlers adapt
-``playground.ui.editor_logic``; nothing invalid is ever written."""
+``playground.ui.editor_logic``; nothing invalid is ever written.
+
+``build_editor_tab`` renders the components (``EditorParts``) and wires them in groups: open and validate,
+save and reload, new and upload, try in chat."""
 
 from __future__ import annotations
 
@@ -12,10 +15,17 @@ from typing import Any
 import gradio as gr
 
 from ..chat.session import Playground
+from ..definitions.personas import Catalog
 from ..errors import PlaygroundError
 from . import editor_logic as editor
-from .views import error_md, read_upload
-from .web import ChatState, describe_error
+from .chat_state import ChatState
+from .views import describe_error, error_md, read_upload
+
+HINT = (
+    "Validation runs as you type; problems are anchored to line and column. Saving writes "
+    "atomically and only valid YAML — a file on disk is never replaced by something broken. "
+    "**Ctrl+S** saves. Names are sanitised (letters, digits, `_`, `-`)."
+)
 
 
 @dataclass
@@ -30,23 +40,54 @@ class ChatLink:
     view: Callable[[ChatState | None, str | None, str], tuple]  # the values for outputs[2:]
 
 
+@dataclass
+class EditorParts:
+    file: gr.Dropdown
+    reload: gr.Button
+    code: gr.Code
+    issues: gr.HTML
+    name: gr.Textbox
+    save: gr.Button
+    save_as: gr.Button
+    new: gr.Button
+    try_chat: gr.Button
+    upload: gr.UploadButton
+    status: gr.Markdown
+
+    @property
+    def loaded(self) -> list[Any]:
+        """What opening a file fills: the text, its problems, the save-as name and the status."""
+        return [self.code, self.issues, self.name, self.status]
+
+
 def build_editor_tab(pg: Playground, choices: list[tuple[str, str]], start: str, chat: ChatLink) -> dict[str, Any]:
     """Create the editor components in the current Gradio context; returns them by name."""
+    ed = _render(choices, start)
     catalog = pg.catalog
-    initial_choices = choices
-    persona_dd, heat_trait, state, tabs = chat.persona_dd, chat.heat_trait, chat.state, chat.tabs
-    select_outs = chat.outputs
 
-    def persona_choices() -> list[tuple[str, str]]:
-        return editor.file_choices(catalog)
+    def open_file(file_id: str | None):
+        return _open_file(catalog, file_id)
 
+    _listen_open_validate(catalog, ed, open_file)
+    _listen_save_reload(catalog, ed, chat, open_file)
+    _listen_new_upload(catalog, ed)
+    _listen_try_in_chat(pg, ed, chat)
+    return {
+        "file": ed.file,
+        "code": ed.code,
+        "issues": ed.issues,
+        "name": ed.name,
+        "status": ed.status,
+        "on_load": (open_file, ed.file, ed.loaded),  # for the page's load event
+    }
+
+
+def _render(choices: list[tuple[str, str]], start: str) -> EditorParts:
     with gr.Row():
         with gr.Column(scale=3):
             with gr.Row():
-                ed_file = gr.Dropdown(
-                    choices=initial_choices, value=start, label="Persona file", elem_id="ed-file", scale=4
-                )
-                ed_reload = gr.Button("⟳ Reload from disk", size="sm", elem_id="ed-reload", scale=1)
+                file = gr.Dropdown(choices=choices, value=start, label="Persona file", elem_id="ed-file", scale=4)
+                reload = gr.Button("⟳ Reload from disk", size="sm", elem_id="ed-reload", scale=1)
             code = gr.Code(
                 language="yaml",
                 wrap_lines=True,
@@ -57,64 +98,62 @@ def build_editor_tab(pg: Playground, choices: list[tuple[str, str]], start: str,
                 interactive=True,
             )
         with gr.Column(scale=2):
-            ed_issues = gr.HTML(elem_id="ed-issues")
-            ed_name = gr.Textbox(label="Save as (name → file name)", placeholder="my_persona", elem_id="ed-name")
+            issues = gr.HTML(elem_id="ed-issues")
+            name = gr.Textbox(label="Save as (name → file name)", placeholder="my_persona", elem_id="ed-name")
             with gr.Row():
-                ed_save = gr.Button("Save", variant="primary", elem_id="ed-save")
-                ed_save_as = gr.Button("Save as", elem_id="ed-save-as")
+                save = gr.Button("Save", variant="primary", elem_id="ed-save")
+                save_as = gr.Button("Save as", elem_id="ed-save-as")
             with gr.Row():
-                ed_new = gr.Button("✎ New from template", elem_id="ed-new")
-                ed_try = gr.Button("▶ Try in chat (unsaved)", elem_id="ed-try")
-            ed_upload = gr.UploadButton(
+                new = gr.Button("✎ New from template", elem_id="ed-new")
+                try_chat = gr.Button("▶ Try in chat (unsaved)", elem_id="ed-try")
+            upload = gr.UploadButton(
                 "⬆ Open a persona YAML or character card (JSON/PNG)",
                 file_types=[".yaml", ".yml", ".json", ".png"],
                 type="filepath",
                 elem_id="ed-upload",
             )
-            ed_status = gr.Markdown(elem_id="ed-status")
-            gr.Markdown(
-                "Validation runs as you type; problems are anchored to line and column. Saving writes "
-                "atomically and only valid YAML — a file on disk is never replaced by something broken. "
-                "**Ctrl+S** saves. Names are sanitised (letters, digits, `_`, `-`).",
-                elem_classes=["pp-keys"],
-            )
+            status = gr.Markdown(elem_id="ed-status")
+            gr.Markdown(HINT, elem_classes=["pp-keys"])
+    return EditorParts(file, reload, code, issues, name, save, save_as, new, try_chat, upload, status)
 
+
+def _open_file(catalog: Catalog, file_id: str | None) -> tuple:
+    """Values for ``EditorParts.loaded`` after opening a persona file (skips when there is none)."""
+    if not file_id:
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    try:
+        text, path, note = editor.read_persona_text(catalog, file_id)
+    except PlaygroundError as exc:
+        return gr.skip(), gr.skip(), gr.skip(), error_md(describe_error(exc))
+    check = editor.check_text(catalog, text, f"{file_id}.yaml")
+    return (
+        text,
+        editor.issues_html(check.issues, text),
+        file_id,
+        f"Opened `{path}`; **Save** writes `{catalog.writable_root / (file_id + '.yaml')}`."
+        + (f"\n\n⚠ {note}" if note else ""),
+    )
+
+
+def _listen_open_validate(catalog: Catalog, ed: EditorParts, open_file: Callable) -> None:
     def validate(text: str, file_id: str | None, name: str):
         stem = file_id or name or "new_persona"
         check = editor.check_text(catalog, text or "", f"{stem}.yaml")
         return editor.issues_html(check.issues, text or "")
 
-    def open_file(file_id: str | None):
-        if not file_id:
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        try:
-            text, path, note = editor.read_persona_text(catalog, file_id)
-        except PlaygroundError as exc:
-            return gr.skip(), gr.skip(), gr.skip(), error_md(describe_error(exc))
-        check = editor.check_text(catalog, text, f"{file_id}.yaml")
-        return (
-            text,
-            editor.issues_html(check.issues, text),
-            file_id,
-            f"Opened `{path}`; **Save** writes `{catalog.writable_root / (file_id + '.yaml')}`."
-            + (f"\n\n⚠ {note}" if note else ""),
-        )
-
-    ed_file.change(open_file, ed_file, [code, ed_issues, ed_name, ed_status], api_visibility="private")
-    code.change(
+    ed.file.change(open_file, ed.file, ed.loaded, api_visibility="private")
+    ed.code.change(
         validate,
-        [code, ed_file, ed_name],
-        ed_issues,
+        [ed.code, ed.file, ed.name],
+        ed.issues,
         trigger_mode="always_last",
         show_progress="hidden",
         api_name="validate",
         api_visibility="undocumented",
     )
 
-    def refreshed(selected: str | None):
-        choices = persona_choices()
-        return gr.update(choices=choices, value=selected), gr.update(choices=choices)
 
+def _listen_save_reload(catalog: Catalog, ed: EditorParts, chat: ChatLink, open_file: Callable) -> None:
     def save(text: str, file_id: str | None, name: str, new: bool):
         target = (name if new else (file_id or name)) or ""
         try:
@@ -124,31 +163,38 @@ def build_editor_tab(pg: Playground, choices: list[tuple[str, str]], start: str,
         except PlaygroundError as exc:
             msg = describe_error(exc)
             return (gr.skip(), gr.skip(), gr.skip(), error_md(f"Not saved: {msg}\nYour text stays in the editor."))
-        ed_update, chat_update = refreshed(saved.persona_id)
-        return ed_update, chat_update, saved.persona_id, f"✓ {saved.message}"
+        choices = editor.file_choices(catalog)
+        return (
+            gr.update(choices=choices, value=saved.persona_id),
+            gr.update(choices=choices),
+            saved.persona_id,
+            f"✓ {saved.message}",
+        )
 
-    save_outs = [ed_file, persona_dd, ed_name, ed_status]
-    ed_save.click(
+    save_outs = [ed.file, chat.persona_dd, ed.name, ed.status]
+    ed.save.click(
         lambda t, f, n: save(t, f, n, False),
-        [code, ed_file, ed_name],
+        [ed.code, ed.file, ed.name],
         save_outs,
         api_name="save_persona",
         api_visibility="undocumented",
     )
-    ed_save_as.click(lambda t, f, n: save(t, f, n, True), [code, ed_file, ed_name], save_outs, api_visibility="private")
+    ed.save_as.click(
+        lambda t, f, n: save(t, f, n, True), [ed.code, ed.file, ed.name], save_outs, api_visibility="private"
+    )
 
     def reload_disk(file_id: str | None):
-        choices = persona_choices()
+        choices = editor.file_choices(catalog)
         ids_now = [pid for _, pid in choices]
         keep = file_id if file_id in ids_now else (ids_now[0] if ids_now else None)
         text, issues, name, note = open_file(keep)
         note = f"⟳ Reloaded {len(ids_now)} persona files from disk. " + (note if isinstance(note, str) else "")
         return gr.update(choices=choices, value=keep), gr.update(choices=choices), text, issues, name, note
 
-    ed_reload.click(
-        reload_disk, ed_file, [ed_file, persona_dd, code, ed_issues, ed_name, ed_status], api_visibility="private"
-    )
+    ed.reload.click(reload_disk, ed.file, [ed.file, chat.persona_dd, *ed.loaded], api_visibility="private")
 
+
+def _listen_new_upload(catalog: Catalog, ed: EditorParts) -> None:
     def new_from_template():
         return (
             gr.update(value=None),
@@ -158,7 +204,7 @@ def build_editor_tab(pg: Playground, choices: list[tuple[str, str]], start: str,
             "✎ A new persona from the template: edit it, type a name above and press **Save as**.",
         )
 
-    ed_new.click(new_from_template, None, [ed_file, code, ed_issues, ed_name, ed_status], api_visibility="private")
+    ed.new.click(new_from_template, None, [ed.file, *ed.loaded], api_visibility="private")
 
     def upload_persona(upload: str | None):
         if not upload:
@@ -166,29 +212,24 @@ def build_editor_tab(pg: Playground, choices: list[tuple[str, str]], start: str,
         try:
             text, suggested, message = editor.upload_to_text(catalog, read_upload(upload), Path(upload).name)
         except PlaygroundError as exc:
-            return (
-                gr.skip(),
-                gr.skip(),
-                gr.skip(),
-                gr.skip(),
-                error_md(f"Could not open the upload: {describe_error(exc)}\nThe editor is unchanged."),
-            )
+            note = error_md(f"Could not open the upload: {describe_error(exc)}\nThe editor is unchanged.")
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), note
         check = editor.check_text(catalog, text, f"{suggested}.yaml")
         return (
             gr.update(value=None),
             text,
             editor.issues_html(check.issues, text),
             suggested,
-            (f"⬆ {message} Press **Save as** to keep it."),
+            f"⬆ {message} Press **Save as** to keep it.",
         )
 
-    ed_upload.upload(
-        upload_persona, ed_upload, [ed_file, code, ed_issues, ed_name, ed_status], api_visibility="private"
-    )
+    ed.upload.upload(upload_persona, ed.upload, [ed.file, *ed.loaded], api_visibility="private")
 
+
+def _listen_try_in_chat(pg: Playground, ed: EditorParts, chat: ChatLink) -> None:
     def try_in_chat(text: str, file_id: str | None, name: str, trait: str, st: ChatState | None):
         stem = file_id or name or "draft"
-        check = editor.check_text(catalog, text or "", f"{stem}.yaml")
+        check = editor.check_text(pg.catalog, text or "", f"{stem}.yaml")
         if not check.ok or check.persona is None:
             note = error_md("Fix the problems listed first; nothing was changed.")
             return (st, gr.skip(), *chat.view(st, trait, ""), note, gr.skip())
@@ -196,17 +237,9 @@ def build_editor_tab(pg: Playground, choices: list[tuple[str, str]], start: str,
         note = f"▶ Chatting with the editor's version of **{new.persona.name}** (not saved)."
         return (new, gr.skip(), *chat.view(new, trait, note), note, gr.Tabs(selected="chat"))
 
-    ed_try.click(
+    ed.try_chat.click(
         try_in_chat,
-        [code, ed_file, ed_name, heat_trait, state],
-        [*select_outs, ed_status, tabs],
+        [ed.code, ed.file, ed.name, chat.heat_trait, chat.state],
+        [*chat.outputs, ed.status, chat.tabs],
         api_visibility="private",
     )
-    return {
-        "file": ed_file,
-        "code": code,
-        "issues": ed_issues,
-        "name": ed_name,
-        "status": ed_status,
-        "on_load": (open_file, ed_file, [code, ed_issues, ed_name, ed_status]),  # for the page's load event
-    }

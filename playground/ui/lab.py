@@ -3,7 +3,7 @@
 - role models under adversarial prompts (a small version of ``eval role-models``);
 - best-of-N replies ranked by the probes (``playground.chat.ranking``);
 - the fine-tuning "vaccine" demo (``playground.finetune``), quick or full, plus asking every fine-tuned
-  model the same question.
+  model the same question (``FinetuneLab``: the demo's model and lock, owned by the Lab tab).
 
 Every function takes an optional ``progress(fraction, text)`` callback and returns plain data
 (Markdown, table rows, PNG paths); ``playground.ui.lab_tab`` only wires them to components.
@@ -14,12 +14,12 @@ from __future__ import annotations
 import tempfile
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import PlaygroundError
 from ..paths import REPO_ROOT
+from ..steering.request import split_assignments
 
 Progress = Callable[[float, str], None]
 DOCS = REPO_ROOT / "docs"
@@ -61,14 +61,8 @@ def role_models_live(
 ) -> tuple[str, str]:
     """A small role-model measurement: the first ``n_prompts`` adversarial prompts, every role model alone,
     all together and none, greedy. Returns (Markdown summary, PNG path)."""
-    from ..evals.roles import (
-        ADVERSARIAL,
-        ADVERSARIAL_KINDS,
-        default_conditions,
-        evaluate_role_models,
-        plot,
-        summary_table,
-    )
+    from ..evals.prompt_sets import ADVERSARIAL, ADVERSARIAL_KINDS
+    from ..evals.roles import default_conditions, evaluate_role_models, plot, summary_table
 
     if not 1 <= n_prompts <= len(ADVERSARIAL):
         raise PlaygroundError(f"choose between 1 and {len(ADVERSARIAL)} prompts")
@@ -121,7 +115,7 @@ def best_of_live(
     if not message.strip():
         raise PlaygroundError("type a message first")
     session = pg.session(persona)
-    extra = parse_targets([t.strip() for t in targets.replace(";", ",").split(",") if t.strip()])
+    extra = parse_targets(split_assignments(targets))
     goal = persona_targets(session.persona, pg.vectors.names(), extra)
     ranked = best_of_n(
         session, message, int(n), targets=goal, seed=None if seed is None else int(seed), max_tokens=int(max_tokens),
@@ -145,7 +139,7 @@ def best_of_live(
 def best_of_headers(pg, persona: str, targets: str = "") -> list[str]:
     from ..chat.ranking import parse_targets, persona_targets
 
-    extra = parse_targets([t.strip() for t in targets.replace(";", ",").split(",") if t.strip()])
+    extra = parse_targets(split_assignments(targets))
     goal = persona_targets(pg.catalog.persona(persona), pg.vectors.names(), extra)
     return ["#", "seed", "score", *[f"{t} ({w:+g})" for t, w in goal.items()], "kept", "reply"]
 
@@ -153,54 +147,103 @@ def best_of_headers(pg, persona: str, targets: str = "") -> list[str]:
 # ---- fine-tuning ----------------------------------------------------------------------------------
 
 
-@dataclass
-class _FinetuneState:
-    backend: Any = None  # a transformers backend of its own (peft wraps its model in place)
-    wrapped: str | None = None  # key of the demo whose adapters are on backend.model
-    peft_model: Any = None
-    result: Any = None
+class FinetuneLab:
+    """The fine-tuning demo's model, owned by the Lab tab that shows it (``build_lab_tab`` makes one per UI).
+
+    It keeps a transformers backend of its own between clicks (peft wraps its model in place, so a backend
+    with adapters on it is only reused for the same demo), the last result, and a lock: one run or question
+    at a time, and a second click is told so instead of waiting.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.backend: Any = None  # a transformers backend of its own (peft wraps its model in place)
+        self.wrapped: str | None = None  # key of the demo whose adapters are on backend.model
+        self.peft_model: Any = None
+        self.result: Any = None
+
+    def _clean_backend(self, model: str | None):
+        if self.backend is None or self.wrapped is not None:
+            from ..backends import load_backend
+
+            self.backend, self.wrapped, self.peft_model = None, None, None
+            self.backend = load_backend(model, backend="transformers")
+        return self.backend
+
+    def finetune_live(
+        self, quick: bool = True, force: bool = False, model: str | None = None, progress: Progress | None = None
+    ) -> tuple[str, str, str]:
+        """Run (or load from the cache) the fine-tuning demo. Returns (Markdown table, results PNG, loss PNG)."""
+        from ..backends.model_source import resolve_model
+        from ..finetune.demo import FULL, QUICK, load_cached, run_demo
+        from ..finetune.report import plot, plot_losses
+
+        step = _quiet(progress)
+        if not self._lock.acquire(blocking=False):
+            raise PlaygroundError("a fine-tuning demo is already running; wait for it to finish")
+        try:
+            config = QUICK if quick else FULL
+            result = None if force else load_cached(config, resolve_model(model).model_id)
+            if result is None:
+                step(0.0, "loading the model in transformers")
+                backend = self._clean_backend(model)
+                self.wrapped = "(training)"  # peft wraps the model in place: a failed run must not leave it for reuse
+                result = run_demo(config, backend=backend, force=force, progress=step)
+                self.wrapped, self.peft_model = result.key, result.peft_model
+            self.result = result
+            OUT_DIR.mkdir(parents=True, exist_ok=True)
+            tag = "quick" if quick else "full"
+            png = plot(result, OUT_DIR / f"finetune-{tag}-live.png")
+            loss = plot_losses(result, OUT_DIR / f"finetune-{tag}-loss-live.png")
+        finally:
+            self._lock.release()
+        return _finetune_summary(result, quick), str(png), str(loss)
+
+    def ask_finetuned(
+        self,
+        message: str,
+        quick: bool = True,
+        max_tokens: int = 48,
+        model: str | None = None,
+        progress: Progress | None = None,
+    ) -> list[list[Any]]:
+        """The same message to the base model and every fine-tuned run of the demo (rows for a table)."""
+        from ..backends.model_source import resolve_model
+        from ..finetune.demo import FULL, QUICK, load_cached, load_runs
+        from ..finetune.evaluate import answer_all
+        from ..steering.store import VectorStore
+
+        if not message.strip():
+            raise PlaygroundError("type a message first")
+        step = _quiet(progress)
+        if not self._lock.acquire(blocking=False):
+            raise PlaygroundError("the fine-tuning demo is busy; try again when it has finished")
+        try:
+            config = QUICK if quick else FULL
+            result = self.result if self.result is not None and self.result.config == config else None
+            result = result or load_cached(config, resolve_model(model).model_id)
+            if result is None:
+                raise PlaygroundError("run the fine-tuning demo first (the button above)")
+            if self.wrapped != result.key:
+                step(0.1, "loading the model and the adapters")
+                backend = self._clean_backend(model)
+                self.peft_model, self.wrapped = load_runs(result, backend), result.key
+            self.result = result
+            step(0.5, "asking every model")
+            vec = VectorStore(self.backend.model_id).get(result.config.trait)
+            runs = [r for r in result.config.runs() if r in self.peft_model.peft_config]
+            answers = answer_all(self.backend, self.peft_model, runs, vec, message, max_tokens=max_tokens)
+        finally:
+            self._lock.release()
+        return [
+            [a["run"], round(float(a["probe"]), 2), round(float(a["probe_prompt"]), 2), a["reply"]] for a in answers
+        ]
 
 
-_FT_LOCK = threading.Lock()
-_FT = _FinetuneState()
+def _finetune_summary(result: Any, quick: bool) -> str:
+    """The demo's result as a Markdown table: one row per model."""
+    from ..finetune.report import acquisition, order
 
-
-def _clean_backend(model: str | None):
-    if _FT.backend is None or _FT.wrapped is not None:
-        from ..backends import load_backend
-
-        _FT.backend, _FT.wrapped, _FT.peft_model = None, None, None
-        _FT.backend = load_backend(model, backend="transformers")
-    return _FT.backend
-
-
-def finetune_live(
-    quick: bool = True, force: bool = False, model: str | None = None, progress: Progress | None = None
-) -> tuple[str, str, str]:
-    """Run (or load from the cache) the fine-tuning demo. Returns (Markdown table, results PNG, loss PNG)."""
-    from ..backends.model_source import resolve_model
-    from ..finetune.demo import FULL, QUICK, load_cached, run_demo
-    from ..finetune.report import acquisition, order, plot, plot_losses
-
-    step = _quiet(progress)
-    if not _FT_LOCK.acquire(blocking=False):
-        raise PlaygroundError("a fine-tuning demo is already running; wait for it to finish")
-    try:
-        config = QUICK if quick else FULL
-        result = None if force else load_cached(config, resolve_model(model).model_id)
-        if result is None:
-            step(0.0, "loading the model in transformers")
-            backend = _clean_backend(model)
-            _FT.wrapped = "(training)"  # peft wraps the model in place: a failed run must not leave it for reuse
-            result = run_demo(config, backend=backend, force=force, progress=step)
-            _FT.wrapped, _FT.peft_model = result.key, result.peft_model
-        _FT.result = result
-        OUT_DIR.mkdir(parents=True, exist_ok=True)
-        tag = "quick" if quick else "full"
-        png = plot(result, OUT_DIR / f"finetune-{tag}-live.png")
-        loss = plot_losses(result, OUT_DIR / f"finetune-{tag}-loss-live.png")
-    finally:
-        _FT_LOCK.release()
     kept = acquisition(result, "probe")
     lines = [
         f"**{'Quick' if quick else 'Full'} run** — {len(result.dataset)} {result.config.trait}-laden training "
@@ -218,41 +261,7 @@ def finetune_live(
             f"| {run} | {s['probe']:+.2f} | {s['probe_prompt']:+.2f} | {s['judge']:+.3f} | {s['neutral_nll']:.3f} "
             f"| {share} |"
         )
-    return "\n".join(lines), str(png), str(loss)
-
-
-def ask_finetuned(
-    message: str, quick: bool = True, max_tokens: int = 48, model: str | None = None, progress: Progress | None = None
-) -> list[list[Any]]:
-    """The same message to the base model and every fine-tuned run of the demo (rows for a table)."""
-    from ..backends.model_source import resolve_model
-    from ..finetune.demo import FULL, QUICK, load_cached, load_runs
-    from ..finetune.evaluate import answer_all
-    from ..steering.store import VectorStore
-
-    if not message.strip():
-        raise PlaygroundError("type a message first")
-    step = _quiet(progress)
-    if not _FT_LOCK.acquire(blocking=False):
-        raise PlaygroundError("the fine-tuning demo is busy; try again when it has finished")
-    try:
-        config = QUICK if quick else FULL
-        result = _FT.result if _FT.result is not None and _FT.result.config == config else None
-        result = result or load_cached(config, resolve_model(model).model_id)
-        if result is None:
-            raise PlaygroundError("run the fine-tuning demo first (the button above)")
-        if _FT.wrapped != result.key:
-            step(0.1, "loading the model and the adapters")
-            backend = _clean_backend(model)
-            _FT.peft_model, _FT.wrapped = load_runs(result, backend), result.key
-        _FT.result = result
-        step(0.5, "asking every model")
-        vec = VectorStore(_FT.backend.model_id).get(result.config.trait)
-        runs = [r for r in result.config.runs() if r in _FT.peft_model.peft_config]
-        answers = answer_all(_FT.backend, _FT.peft_model, runs, vec, message, max_tokens=max_tokens)
-    finally:
-        _FT_LOCK.release()
-    return [[a["run"], round(float(a["probe"]), 2), round(float(a["probe_prompt"]), 2), a["reply"]] for a in answers]
+    return "\n".join(lines)
 
 
 def finetune_config_text(quick: bool) -> str:
@@ -267,11 +276,10 @@ def finetune_config_text(quick: bool) -> str:
 
 
 __all__ = [
-    "ask_finetuned",
+    "FinetuneLab",
     "best_of_headers",
     "best_of_live",
     "finetune_config_text",
-    "finetune_live",
     "role_models_live",
     "shipped_plot",
     "unguarded",

@@ -14,7 +14,7 @@ import gradio as gr
 
 from ..errors import PlaygroundError
 from . import lab
-from .web import describe_error
+from .views import describe_error
 
 INTRO = (
     "### Lab: shaping the character\n"
@@ -33,15 +33,24 @@ def _fail(exc: Exception) -> gr.Error:
 
 
 def build_lab_tab(pg) -> dict[str, Any]:
-    """Create the Lab components in the current Gradio context; returns them by name (for tests)."""
+    """Create the Lab components in the current Gradio context; returns them by name (for tests).
+
+    The tab owns the fine-tuning demo's model (a ``lab.FinetuneLab``), so each UI built has its own."""
     choices = [(label, pid) for pid, label in pg.catalog.list_personas()]
     ids = [pid for _, pid in choices]
     first = "assistant" if "assistant" in ids else (ids[0] if ids else None)
     funny = "pirate" if "pirate" in ids else first
     c: dict[str, Any] = {}
     gr.Markdown(INTRO)
+    _render_roles(c, choices, first)
+    _render_rank(c, choices, funny)
+    _render_finetune(c)
+    _listen_roles_rank(c, pg)
+    _listen_finetune(c, lab.FinetuneLab())
+    return c
 
-    # ---- role models
+
+def _render_roles(c: dict[str, Any], choices: list[tuple[str, str]], first: str | None) -> None:
     with gr.Accordion("1 · Role models under pressure", open=True, elem_id="lab-roles"):
         gr.Markdown(
             "The same adversarial prompts (hijacks, provocations, requests to hurt someone) sent to one persona "
@@ -59,7 +68,8 @@ def build_lab_tab(pg) -> dict[str, Any]:
             label="Role models (the shipped report until you run it)", format="png",
         )  # fmt: skip
 
-    # ---- best of N
+
+def _render_rank(c: dict[str, Any], choices: list[tuple[str, str]], funny: str | None) -> None:
     with gr.Accordion("2 · Best of N, ranked by the probes", open=False, elem_id="lab-rank"):
         gr.Markdown(
             "Sample N replies and keep the one whose probe readouts fit the persona's targets best "
@@ -80,7 +90,8 @@ def build_lab_tab(pg) -> dict[str, Any]:
             format="png",
         )  # fmt: skip
 
-    # ---- fine-tuning
+
+def _render_finetune(c: dict[str, Any]) -> None:
     with gr.Accordion("3 · Fine-tuning vaccine: inoculation and preventative steering", open=False, elem_id="lab-ft"):
         gr.Markdown(
             "LoRA fine-tunes of the model on its own evil-laden replies: plain; with the behaviour requested "
@@ -109,7 +120,9 @@ def build_lab_tab(pg) -> dict[str, Any]:
             headers=["model", "evil probe, reply", "evil probe, prompt", "reply"], interactive=False, wrap=True
         )
 
-    # ---- handlers (adapters only)
+
+# ---- handlers (adapters only)
+def _listen_roles_rank(c: dict[str, Any], pg) -> None:
     def run_roles(persona: str, n: float, tokens: float, progress=gr.Progress()):  # noqa: B008
         try:
             return lab.role_models_live(pg, persona, int(n), int(tokens), progress=_progress(progress))
@@ -126,18 +139,6 @@ def build_lab_tab(pg) -> dict[str, Any]:
         except PlaygroundError as exc:
             raise _fail(exc) from exc
 
-    def run_ft(mode: str, force: bool, progress=gr.Progress()):  # noqa: B008
-        try:
-            return lab.finetune_live(mode == "quick", bool(force), progress=_progress(progress))
-        except PlaygroundError as exc:
-            raise _fail(exc) from exc
-
-    def ask_ft(mode: str, message: str, progress=gr.Progress()):  # noqa: B008
-        try:
-            return lab.ask_finetuned(message, mode == "quick", progress=_progress(progress))
-        except PlaygroundError as exc:
-            raise _fail(exc) from exc
-
     c["roles_go"].click(
         run_roles, [c["roles_persona"], c["roles_n"], c["roles_tokens"]], [c["roles_md"], c["roles_img"]],
         api_name="lab_role_models", concurrency_id="lab_model",
@@ -149,6 +150,21 @@ def build_lab_tab(pg) -> dict[str, Any]:
         api_name="lab_best_of",
         concurrency_id="lab_model",
     )
+
+
+def _listen_finetune(c: dict[str, Any], ft: lab.FinetuneLab) -> None:
+    def run_ft(mode: str, force: bool, progress=gr.Progress()):  # noqa: B008
+        try:
+            return ft.finetune_live(mode == "quick", bool(force), progress=_progress(progress))
+        except PlaygroundError as exc:
+            raise _fail(exc) from exc
+
+    def ask_ft(mode: str, message: str, progress=gr.Progress()):  # noqa: B008
+        try:
+            return ft.ask_finetuned(message, mode == "quick", progress=_progress(progress))
+        except PlaygroundError as exc:
+            raise _fail(exc) from exc
+
     c["ft_mode"].change(
         lambda mode: lab.finetune_config_text(mode == "quick"), c["ft_mode"], c["ft_config"], api_visibility="private"
     )
@@ -157,4 +173,3 @@ def build_lab_tab(pg) -> dict[str, Any]:
     c["ft_ask"].click(
         ask_ft, [c["ft_mode"], c["ft_msg"]], c["ft_table"], api_name="lab_ask_finetuned", concurrency_id="lab_finetune"
     )
-    return c

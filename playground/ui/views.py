@@ -1,5 +1,5 @@
 """What the UI shows, as pure functions of a tab's ChatState (no events here): chat messages, the probe
-panels of one reply, the status line, the header badge."""
+panels of one reply, the status line, the header badge, the slider values of a persona, and errors."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from ..chat.session import Playground
-from ..errors import PlaygroundError
+from ..definitions.personas import Persona
+from ..errors import PlaygroundError, ValidationError
 from . import plots
-from .web import ChatState, LiveReply
+from .chat_state import ChatState
+from .live_reply import LiveReply
 
 UPDATE_INTERVAL_S = 0.04  # at most ~25 page updates per second while a reply streams
 PANEL_INTERVAL_S = 0.25  # the probe panels (bars, alerts, heatmap) redraw at most 4 times a second meanwhile
@@ -125,6 +127,51 @@ def persona_info(state: ChatState | None) -> str:
     p = state.persona
     roles = f" · role models: {', '.join(p.role_models)}" if p.role_models else ""
     return f"**{p.name}** — {p.description}{roles}"
+
+
+def full_view(st: ChatState | None, trait: str | None, note: str = "") -> tuple:
+    """The Chat tab's conversation views: messages, status (``note`` when given), bars, alerts, heatmap, trend
+    and guard log."""
+    live = st.last.reply if st is not None and st.last is not None else None
+    b, a, h = reply_panels(st, live, trait)
+    log = plots.guard_log_html(st.session.guard_log if st is not None else [])
+    return (chat_messages(st), note or status_line(st, live), b, a, h, trend_panel(st, trait), log)
+
+
+def persona_view(pg: Playground, st: ChatState | None, traits: list[str]) -> tuple:
+    """Badge, info, policy table and slider/sampling values for a persona."""
+    if st is None:
+        return (badge(pg, None), "", plots.policy_html(None), *controls(None, traits))
+    return (
+        badge(pg, st),
+        persona_info(st),
+        plots.policy_html(st.policy, st.persona.name),
+        *controls(st.persona, traits),
+    )
+
+
+def controls(p: Persona | None, traits: list[str]) -> list[float]:
+    """Slider values for a persona: its steering per trait, then temperature and max tokens (defaults without
+    a persona)."""
+    if p is None:
+        return [0.0] * len(traits) + [0.7, 160.0]
+    steering = [float(p.steering.get(t, 0.0)) for t in traits]
+    return steering + [float(p.sampling.temperature), float(p.sampling.max_tokens)]
+
+
+def persona_controls(pg: Playground, persona_id: str, traits: list[str]) -> list[float]:
+    """``controls`` of a persona by id (the defaults when it can't be loaded; the page then shows why)."""
+    try:
+        return controls(pg.catalog.persona(persona_id), traits)
+    except PlaygroundError:
+        return controls(None, traits)
+
+
+def describe_error(exc: Exception) -> str:
+    """A short, user-facing description of an error, one problem per line."""
+    if isinstance(exc, ValidationError):
+        return "\n".join(str(i) for i in exc.issues)
+    return str(exc)
 
 
 def error_md(message: str) -> str:

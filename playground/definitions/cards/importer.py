@@ -12,8 +12,8 @@ import yaml
 from ...errors import Issue, PlaygroundError, ValidationError
 from ...files import write_atomic
 from ...paths import REPO_ROOT
+from ..checks import check_document
 from ..personas import Catalog, Persona, persona_from_data, sanitize_id
-from ..validation import check_document
 from ..yaml_source import load_yaml_bytes
 from .decode import MAX_CARD_BYTES, card_error, read_card_bytes
 from .mapping import card_to_persona_data

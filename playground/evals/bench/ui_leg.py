@@ -23,7 +23,7 @@ Playwright's client runs in this process too; it is idle while a reply streams.
 
 Two cases, interleaved round by round (which goes first alternates):
 
-- ``long``: the benchmark's standard long message (``bench.long_message``, ~500 prompt tokens), with an empty KV
+- ``long``: the benchmark's standard long message (``contenders.long_message``, ~500 prompt tokens), with an empty KV
   cache before every run, UI and backend alike (the cache state of the benchmark's TTFT goal);
 - ``short``: a short chat message on a warm persona: its baseline is measured, and before every run the cache
   holds the persona's system prompt (a one-token reply to another message primes it), not the message.
@@ -31,11 +31,11 @@ Two cases, interleaved round by round (which goes first alternates):
 
 from __future__ import annotations
 
-import os
 import socket
 import statistics
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,8 @@ from typing import Any
 from ...backends import Backend
 from ...chat.session import ChatSession, Playground
 from ...definitions.personas import Catalog, Persona
+from .contenders import bench_threads, long_message
+from .ui_page import ChatPage
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -58,39 +60,6 @@ CHROMIUM_ARGS = [
 SHORT_MESSAGE = "Give me one tip for a calm morning."
 PRIME_MESSAGE = "What is a good name for a cat?"  # fills the cache with the system prompt before a warm run
 MIN_UI_MAX_TOKENS = 8  # the Max tokens slider's lowest value
-
-# Installed before each UI run: arms a key-down timestamp and an observer for the first reply text. Times are
-# wall-clock milliseconds (timeOrigin + now) so they can be set against the server's time.time().
-ARM_JS = """
-() => {
-  const now = () => performance.timeOrigin + performance.now();
-  const last = () => {
-    const bots = document.querySelectorAll('#chat .bot-row');
-    return bots.length ? bots[bots.length - 1].innerText.trim() : '';
-  };
-  const users = () => document.querySelectorAll('#chat .user-row').length;
-  if (window.__ppObserver) window.__ppObserver.disconnect();
-  const pp = window.__ppBench = {sent: null, first: null, text: null, before: last(), users: users()};
-  if (!window.__ppKeys) {
-    window.__ppKeys = true;
-    document.addEventListener('keydown', (e) => {
-      const b = window.__ppBench;
-      if (b && b.sent === null && e.key === 'Enter' && !e.shiftKey && e.target.closest('#msg')) b.sent = now();
-    }, true);
-  }
-  window.__ppObserver = new MutationObserver(() => {
-    if (pp.sent === null || pp.first !== null || users() <= pp.users) return;
-    const text = last();
-    if (text && text !== '…' && text !== pp.before) { pp.first = now(); pp.text = text; }
-  });
-  window.__ppObserver.observe(document.querySelector('#chat'), {subtree: true, childList: true, characterData: true});
-}
-"""
-DONE_JS = (
-    "(n) => document.querySelectorAll('#chat .user-row').length > n && (() => {"
-    " const s = document.querySelector('#status-box')?.innerText || '';"
-    " return (s.includes('✓') || s.includes('✗') || s.includes('■')) && !s.includes('Writing'); })()"
-)
 
 
 @dataclass
@@ -175,7 +144,7 @@ def _wait_closed(port: int, timeout: float = 10.0) -> bool:
 
 
 def _empty_cache(backend: Backend) -> None:
-    """Forget the cached prompt, so the next reply evaluates its whole prompt (as ``bench.run_playground`` does)."""
+    """Forget the cached prompt, so the next reply evaluates its whole prompt (as ``run_playground`` does)."""
     if hasattr(backend, "_aligned"):
         backend._aligned = []  # type: ignore[attr-defined]
 
@@ -193,60 +162,7 @@ def _backend_run(pg: _TimedPlayground, persona: str, message: str, max_tokens: i
     return pg.marks[-1]
 
 
-class _Page:
-    """The chat tab of one browser page, set to greedy sampling and ``max_tokens``."""
-
-    def __init__(self, browser: Any, url: str, max_tokens: int, timeout_s: float):
-        self.timeout_ms = timeout_s * 1000
-        self.max_tokens = max_tokens
-        self.page = browser.new_page(viewport={"width": 1440, "height": 1000})
-        self.page.goto(url + "?__theme=light")
-        self.page.wait_for_selector("#msg textarea", timeout=self.timeout_ms)
-        self.page.wait_for_function(
-            "document.querySelector('#persona-info')?.innerText.trim().length > 0", timeout=self.timeout_ms
-        )
-        if self.page.locator("#sampling .label-wrap.open").count() == 0:
-            self.page.click("#sampling .label-wrap")
-
-    def _slider(self, elem_id: str, value: float) -> None:
-        box = self.page.locator(f"#{elem_id} input[type=number]")
-        track = self.page.locator(f"#{elem_id} input[type=range]")
-        for _ in range(10):  # the page's own load event may still be setting the persona's values
-            box.fill(str(value))
-            box.press("Tab")  # the value is committed when the box loses focus
-            self.page.wait_for_timeout(100)
-            if float(track.input_value()) == float(value):
-                return
-        raise RuntimeError(f"could not set the {elem_id} slider to {value}")
-
-    def send(self, message: str) -> dict[str, Any]:
-        """Send ``message`` and wait for the finished reply; returns the page's timestamps (ms, wall clock)."""
-        # Set greedy sampling before every message: now and then the page sent the persona's temperature although
-        # the slider showed 0 (a race with the page's start-up, it seems); typing the value again fixes that.
-        self._slider("temperature", 0)
-        self._slider("max-tokens", self.max_tokens)
-        users = self.page.locator("#chat .user-row").count()
-        self.page.fill("#msg textarea", message)
-        self.page.evaluate(ARM_JS)
-        self.page.press("#msg textarea", "Enter")
-        self.page.wait_for_function(DONE_JS, arg=users, timeout=self.timeout_ms, polling=50)
-        seen = self.page.evaluate("window.__ppBench")
-        if seen["sent"] is None or seen["first"] is None:
-            status = self.page.locator("#status-box").inner_text()
-            raise RuntimeError(f"the page showed no streamed reply to {message[:40]!r}; status: {status!r}")
-        return seen
-
-    def clear(self) -> None:
-        self.page.click("#clear")
-        self.page.wait_for_function(
-            "document.querySelectorAll('#chat .user-row').length === 0", timeout=self.timeout_ms, polling=50
-        )
-
-    def close(self) -> None:
-        self.page.close()
-
-
-def _ui_run(pg: _TimedPlayground, page: _Page, message: str) -> dict[str, Any]:
+def _ui_run(pg: _TimedPlayground, page: ChatPage, message: str) -> dict[str, Any]:
     before = len(pg.marks)
     seen = page.send(message)
     page.clear()
@@ -285,6 +201,81 @@ def _summary(runs: list[dict[str, Any]], message: str, cache: str) -> dict[str, 
     }
 
 
+CACHES = {
+    "long": "cold: empty KV cache before every run",
+    "short": "warm: persona baseline measured, system prompt cached, message not",
+}
+
+
+@contextmanager
+def _ui_server(pg: _TimedPlayground, persona: str) -> Iterator[tuple[str, dict[str, bool]]]:
+    """The real UI (as ``launch.py`` builds it) on a free 127.0.0.1 port: yields its URL and a dict whose
+    ``server_closed`` says, after the block, whether nothing answers on the port any more."""
+    from ...ui.app import build_ui, launch_options
+
+    port = _free_port()
+    demo = build_ui(pg, persona)
+    demo.queue(default_concurrency_limit=4, max_size=64)  # as launch.py
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_options())
+    state = {"server_closed": False}
+    try:
+        yield f"http://127.0.0.1:{port}/", state
+    finally:
+        demo.close()
+        state["server_closed"] = _wait_closed(port)
+
+
+def _case_row(
+    pg: _TimedPlayground, page: ChatPage, persona: str, case: str, message: str, ui_first: bool
+) -> dict[str, Any]:
+    """One round of one case: the UI run and the backend run (in the order given), each from the case's cache
+    state; raises when the two did not see the same prompt."""
+    row: dict[str, Any] = {}
+    for leg in ("ui", "backend") if ui_first else ("backend", "ui"):
+        if case == "long":
+            _empty_cache(pg.backend)
+        else:
+            _prime(pg, persona)
+        if leg == "ui":
+            row.update(_ui_run(pg, page, message))
+        else:
+            mark = _backend_run(pg, persona, message, page.max_tokens)
+            row["backend_s"] = mark.ttft
+            row["backend_prompt_tokens"] = mark.prompt_tokens
+            row["backend_reply"] = mark.reply
+    if row["backend_prompt_tokens"] != row["prompt_tokens"]:
+        raise RuntimeError(
+            f"{case}: the UI sent {row['prompt_tokens']} prompt tokens, the backend run "
+            f"{row['backend_prompt_tokens']}; the runs are not comparable"
+        )
+    return row
+
+
+def _rounds(
+    pg: _TimedPlayground,
+    page: ChatPage,
+    persona: str,
+    messages: dict[str, str],
+    warmup: str,
+    rounds: int,
+    log: Callable[[str], None],
+) -> dict[str, list[dict[str, Any]]]:
+    """A warm-up on ``warmup``, then ``rounds`` rounds of every case, the UI going first in even rounds."""
+    # warm-up: the persona's baseline, first-call costs of the server, the page and the model
+    _backend_run(pg, persona, warmup, page.max_tokens)
+    _ui_run(pg, page, warmup)
+    runs: dict[str, list[dict[str, Any]]] = {case: [] for case in messages}
+    for r in range(rounds):
+        for case, message in messages.items():
+            row = _case_row(pg, page, persona, case, message, ui_first=r % 2 == 0)
+            runs[case].append(row)
+            log(
+                f"UI round {r + 1}/{rounds}, {case}: first token in the page {row['ui_s']:.3f} s, "
+                f"backend alone {row['backend_s']:.3f} s ({row['ui_s'] / row['backend_s']:.2f}x)"
+            )
+    return runs
+
+
 def measure_ui_first_token(
     backend: Backend | None = None,
     *,
@@ -309,76 +300,32 @@ def measure_ui_first_token(
         return {"skipped": why}
     from playwright.sync_api import sync_playwright
 
-    from ...ui.app import build_ui, launch_options
-    from .run import long_message
-
     if max_tokens < MIN_UI_MAX_TOKENS:
         raise ValueError(f"max_tokens must be at least {MIN_UI_MAX_TOKENS} (the UI's slider minimum)")
     pg = _TimedPlayground(backend if backend is not None else Playground().backend, catalog)
-    backend = pg.backend
     # the UI sends what the box holds without surrounding blanks (ChatState.stream strips it): so does the backend
-    messages = {"long": long_message(backend, pg, prompt_tokens)[0].strip(), "short": short_message.strip()}
-    caches = {
-        "long": "cold: empty KV cache before every run",
-        "short": "warm: persona baseline measured, system prompt cached, message not",
-    }
-    port, version = _free_port(), ""
-    demo = build_ui(pg, persona)
-    demo.queue(default_concurrency_limit=4, max_size=64)  # as launch.py
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_options())
-    try:
-        with sync_playwright() as p:
-            try:
-                browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            except Exception as exc:  # a broken chromium install must not take the benchmark down
-                return {"skipped": f"chromium did not start: {str(exc).splitlines()[0]}"}
-            try:
-                page = _Page(browser, f"http://127.0.0.1:{port}/", max_tokens, timeout_s)
-                # warm-up: the persona's baseline, first-call costs of the server, the page and the model
-                _backend_run(pg, persona, messages["short"], max_tokens)
-                _ui_run(pg, page, messages["short"])
-                runs: dict[str, list[dict[str, Any]]] = {case: [] for case in cases}
-                for r in range(rounds):
-                    for case in cases:
-                        message = messages[case]
-                        row: dict[str, Any] = {}
-                        for leg in ("ui", "backend") if r % 2 == 0 else ("backend", "ui"):
-                            if case == "long":
-                                _empty_cache(backend)
-                            else:
-                                _prime(pg, persona)
-                            if leg == "ui":
-                                row.update(_ui_run(pg, page, message))
-                            else:
-                                mark = _backend_run(pg, persona, message, max_tokens)
-                                row["backend_s"] = mark.ttft
-                                row["backend_prompt_tokens"] = mark.prompt_tokens
-                                row["backend_reply"] = mark.reply
-                        if row["backend_prompt_tokens"] != row["prompt_tokens"]:
-                            raise RuntimeError(
-                                f"{case}: the UI sent {row['prompt_tokens']} prompt tokens, the backend run "
-                                f"{row['backend_prompt_tokens']}; the runs are not comparable"
-                            )
-                        runs[case].append(row)
-                        log(
-                            f"UI round {r + 1}/{rounds}, {case}: first token in the page {row['ui_s']:.3f} s, "
-                            f"backend alone {row['backend_s']:.3f} s ({row['ui_s'] / row['backend_s']:.2f}x)"
-                        )
-                page.close()
-                version = browser.version
-            finally:
-                browser.close()
-    finally:
-        demo.close()
-        server_closed = _wait_closed(port)
+    texts = {"long": long_message(pg.backend, pg, prompt_tokens)[0].strip(), "short": short_message.strip()}
+    messages = {case: texts[case] for case in cases}
+    with _ui_server(pg, persona) as (url, server), sync_playwright() as p:
+        try:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        except Exception as exc:  # a broken chromium install must not take the benchmark down
+            return {"skipped": f"chromium did not start: {str(exc).splitlines()[0]}"}
+        try:
+            page = ChatPage(browser, url, max_tokens, timeout_s)
+            runs = _rounds(pg, page, persona, messages, texts["short"], rounds, log)
+            page.close()
+            version = browser.version
+        finally:
+            browser.close()
     out: dict[str, Any] = {
         "rounds": rounds,
         "max_tokens": max_tokens,
         "persona": persona,
-        "threads": int(os.environ.get("PLAYGROUND_THREADS", 0)) or max(1, min(os.cpu_count() or 1, 8)),
+        "threads": bench_threads(),
         "browser": f"chromium {version} (headless, Playwright)",
-        "server_closed": server_closed,  # nothing answers on the UI's port any more: later legs measure alone
+        "server_closed": server["server_closed"],  # nothing answers on the UI's port any more: later legs measure alone
     }
     for case in cases:
-        out[case] = _summary(runs[case], messages[case], caches[case])
+        out[case] = _summary(runs[case], messages[case], CACHES[case])
     return out

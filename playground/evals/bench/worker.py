@@ -27,14 +27,14 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import IO, Any
 
-from .run import Run
+from .contenders import Run
 
 RunFn = Callable[[int], Run]
 
 
 def _plain(spec: dict[str, Any], flash_attn: bool) -> tuple[dict[str, Any], RunFn]:
     from ...backends.compute_thread import run_on_compute_thread
-    from .run import _plain_llama, run_plain
+    from .contenders import _plain_llama, run_plain
 
     llm = run_on_compute_thread(lambda: _plain_llama(spec["model_path"], spec["threads"], flash_attn=flash_attn))
     prompt = list(spec["prompt"])
@@ -43,7 +43,7 @@ def _plain(spec: dict[str, Any], flash_attn: bool) -> tuple[dict[str, Any], RunF
 
 def _playground(spec: dict[str, Any]) -> tuple[dict[str, Any], RunFn]:
     from ...chat.session import Playground
-    from .run import run_playground
+    from .contenders import run_playground
 
     pg = Playground()
     pg.backend  # noqa: B018  # load the model now, not inside the first measured run
@@ -58,7 +58,7 @@ def _playground(spec: dict[str, Any]) -> tuple[dict[str, Any], RunFn]:
 
 
 def _hf(spec: dict[str, Any]) -> tuple[dict[str, Any], RunFn]:
-    from .run import hf_playground, run_hf
+    from .contenders import hf_playground, run_hf
 
     pg = hf_playground(int(spec["threads"]))
     hf = pg.backend
@@ -69,7 +69,7 @@ def _hf(spec: dict[str, Any]) -> tuple[dict[str, Any], RunFn]:
 def _prompt(spec: dict[str, Any]) -> dict[str, Any]:
     """The benchmark's long message and its chat prompt's tokens, worked out with the playground's own backend."""
     from ...chat.session import Playground
-    from .run import long_message
+    from .contenders import long_message
 
     pg = Playground()
     message, prompt = long_message(pg.backend, pg, int(spec["prompt_tokens"]))

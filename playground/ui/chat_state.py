@@ -1,196 +1,30 @@
-"""Library functions behind the web UI and its API (no Gradio imports here).
-
-- ``api_chat``: the stateless ``api_name="chat"`` call (same object as ``chat --json``).
-- ``LiveReply``: folds a reply's stream events into text, tokens, per-token readouts and guard events.
-- ``ChatState``: one browser tab's conversation — a ChatSession plus a record of every turn (for the
-  probe panels, the trend across turns, regenerate/undo and JSON export/import).
-"""
+"""``ChatState``: one browser tab's conversation with one persona — a ChatSession plus a record of every turn
+(for the probe panels, the trend across turns, regenerate/undo and JSON export/import). Replies stream from a
+worker thread, so the model runs at full speed whatever the page does. No Gradio here."""
 
 from __future__ import annotations
 
 import json
-import math
 import queue
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
-from ..chat.session import ChatSession, Playground, StreamEvent
+from ..chat.session import ChatSession, Playground
 from ..definitions.personas import Persona
-from ..definitions.schema import did_you_mean
-from ..errors import NotFoundError, PlaygroundError, ValidationError
+from ..errors import PlaygroundError
 from ..guard.policy import HIJACK, Policy
 from ..prompt.conversation import Turn
+from ..steering.request import active_strengths
+from .api import catalog_persona
+from .live_reply import LiveReply, TurnRecord
+from .transcript import TRANSCRIPT_FORMAT, TRANSCRIPT_VERSION
 
-TRANSCRIPT_FORMAT = "persona-playground-chat"
-TRANSCRIPT_VERSION = 1
-MAX_TRANSCRIPT_BYTES = 2 * 1024 * 1024
 MAX_MESSAGE_CHARS = 8000
 _END = object()  # the end of a reply's event queue
-
-
-def parse_steer_json(text: str | None) -> dict[str, float]:
-    """Parse the API's ``steer_json`` argument: a JSON object mapping trait -> strength."""
-    if text is None or not str(text).strip():
-        return {}
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise PlaygroundError(f"steer_json: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
-    if not isinstance(value, dict):
-        raise PlaygroundError('steer_json must be a JSON object like {"humorous": 0.8}')
-    out: dict[str, float] = {}
-    for key, strength in value.items():
-        if isinstance(strength, bool) or not isinstance(strength, int | float) or not math.isfinite(strength):
-            raise PlaygroundError(f"steer_json: strength for '{key}' must be a number, got {strength!r}")
-        out[str(key)] = float(strength)
-    return out
-
-
-def describe_error(exc: Exception) -> str:
-    """A short, user-facing description of an error, one problem per line."""
-    if isinstance(exc, ValidationError):
-        return "\n".join(str(i) for i in exc.issues)
-    return str(exc)
-
-
-def catalog_persona(pg: Playground, name: str) -> str:
-    """A persona id from the catalog. Over the network only ids are accepted, never paths to files."""
-    name = str(name).strip()
-    files = pg.catalog.persona_files()
-    if name in files:
-        return name
-    if "/" in name or "\\" in name or name.endswith((".yaml", ".yml")):
-        raise PlaygroundError(f"'{name}': give a persona id from the catalog (a file name without .yaml), not a path")
-    raise NotFoundError(
-        f"no persona named '{name}'{did_you_mean(name, list(files))} (available: {', '.join(sorted(files))})"
-    )
-
-
-def api_chat(
-    pg: Playground,
-    message: str,
-    persona: str,
-    steer_json: str = "",
-    *,
-    temperature: float | None = None,
-    seed: int | None = None,
-    max_tokens: int | None = None,
-) -> dict[str, Any]:
-    """Stateless chat for the HTTP API: returns the same object as ``chat --json``."""
-    steering = parse_steer_json(steer_json)
-    session = pg.session(catalog_persona(pg, persona or "assistant"))
-    options = {"temperature": temperature, "seed": seed, "max_tokens": max_tokens}
-    options = {k: v for k, v in options.items() if v is not None}
-    return session.send(message, steering=steering or None, **options).to_dict()
-
-
-def stream_into_history(
-    session: ChatSession, message: str, history: list[dict[str, Any]], **options: Any
-) -> Iterator[tuple[list[dict[str, Any]], StreamEvent]]:
-    """Append the user's message and a growing assistant message to a messages-format history."""
-    history = list(history) + [{"role": "user", "content": message}, {"role": "assistant", "content": ""}]
-    text = ""
-    for event in session.stream(message, **options):
-        if event.kind == "token":
-            text += event.text
-        elif event.kind == "reset":  # a guardrail is having the reply written again
-            text = ""
-        elif event.kind == "replace":  # a guardrail blocked the reply
-            text = event.text
-        history[-1] = {"role": "assistant", "content": text}
-        yield history, event
-
-
-@dataclass
-class LiveReply:
-    """A reply as it streams: what to show, and the readouts behind it.
-
-    ``tokens``/``readouts`` belong to the attempt being written (a guardrail's ``reset`` starts them
-    again); after a block, ``text`` is the refusal while ``tokens`` keep what was generated before it,
-    so the heatmap still shows where the trait rose.
-    """
-
-    text: str = ""
-    tokens: list[str] = field(default_factory=list)
-    readouts: list[dict[str, float]] = field(default_factory=list)
-    events: list[dict[str, Any]] = field(default_factory=list)
-    result: dict[str, Any] | None = None
-    blocked: bool = False
-    stopped: bool = False
-    attempts: int = 1
-
-    def feed(self, event: StreamEvent) -> None:
-        self.events += event.guard
-        if event.kind == "token":
-            self.text += event.text
-            self.tokens.append(event.text)
-            self.readouts.append(dict(event.readout or {}))
-        elif event.kind == "reset":
-            self.text, self.tokens, self.readouts = "", [], []
-            self.attempts += 1
-        elif event.kind == "replace":
-            self.text, self.blocked = event.text, True
-        elif event.kind == "done" and event.result is not None:
-            self.result = event.result.to_dict()
-            self.text = self.result["reply"]
-
-    @property
-    def done(self) -> bool:
-        return self.result is not None
-
-    @property
-    def traits(self) -> list[str]:
-        return list(self.readouts[0]) if self.readouts else []
-
-    def series(self, trait: str) -> list[float]:
-        return [r.get(trait, 0.0) for r in self.readouts]
-
-    def means(self) -> dict[str, float]:
-        """Mean readout of each trait over the reply so far (calibrated z)."""
-        if not self.readouts:
-            return {}
-        return {t: sum(self.series(t)) / len(self.readouts) for t in self.traits}
-
-    def prompt_last(self) -> dict[str, float]:
-        """The readouts at the last prompt token: the prediction before any text."""
-        return dict(self.readouts[0]) if self.readouts else {}
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "text": self.text,
-            "tokens": list(self.tokens),
-            "readouts": [dict(r) for r in self.readouts],
-            "events": list(self.events),
-            "blocked": self.blocked,
-            "stopped": self.stopped,
-            "attempts": self.attempts,
-            "result": self.result,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> LiveReply:
-        return cls(
-            text=str(data.get("text", "")),
-            tokens=[str(t) for t in data.get("tokens", [])],
-            readouts=[{str(k): float(v) for k, v in r.items()} for r in data.get("readouts", [])],
-            events=[dict(e) for e in data.get("events", [])],
-            result=data.get("result"),
-            blocked=bool(data.get("blocked", False)),
-            stopped=bool(data.get("stopped", False)),
-            attempts=int(data.get("attempts", 1)),
-        )
-
-
-@dataclass
-class TurnRecord:
-    user: str
-    reply: LiveReply
-    steering: dict[str, float] = field(default_factory=dict)
 
 
 class ChatState:
@@ -267,9 +101,9 @@ class ChatState:
         self._check_idle()
         options = {k: v for k, v in options.items() if v is not None}
         # Validate the steering now, so a bad value is an error before anything is recorded.
-        self.pg.steering_for({k: float(v) for k, v in (steering or {}).items() if v})
+        self.pg.steering_for(active_strengths(steering))
         live = LiveReply()
-        record = TurnRecord(message, live, {k: float(v) for k, v in (steering or {}).items() if v})
+        record = TurnRecord(message, live, active_strengths(steering))
         events: queue.Queue[Any] = queue.Queue()
         stop = self._stop = threading.Event()
 
@@ -427,38 +261,3 @@ class ChatState:
             state.turns.append(TurnRecord(turn["user"], reply, dict(turn.get("steering") or {})))
             state.session.history.append(Turn(turn["user"], turn["assistant"]))
         return state
-
-
-def parse_transcript(raw: bytes | str, name: str = "chat.json") -> dict[str, Any]:
-    """Check an uploaded chat export; raise PlaygroundError saying what is wrong."""
-    if isinstance(raw, str):
-        raw = raw.encode("utf-8")
-    if len(raw) > MAX_TRANSCRIPT_BYTES:
-        raise PlaygroundError(f"{name}: {len(raw):,} bytes; a chat export may be at most {MAX_TRANSCRIPT_BYTES:,}")
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise PlaygroundError(f"{name}: not UTF-8 text; pick a chat exported from the playground (.json)") from None
-    except json.JSONDecodeError as exc:
-        raise PlaygroundError(f"{name}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
-    if not isinstance(data, dict) or data.get("format") != TRANSCRIPT_FORMAT:
-        raise PlaygroundError(f'{name}: not a playground chat export (expected "format": "{TRANSCRIPT_FORMAT}")')
-    if not isinstance(data.get("persona"), str) or not data["persona"]:
-        raise PlaygroundError(f"{name}: 'persona' must name a persona")
-    turns = data.get("turns")
-    if not isinstance(turns, list):
-        raise PlaygroundError(f"{name}: 'turns' must be a list")
-    for i, turn in enumerate(turns):
-        if (
-            not isinstance(turn, dict)
-            or not isinstance(turn.get("user"), str)
-            or not isinstance(turn.get("assistant"), str)
-        ):
-            raise PlaygroundError(f"{name}: turn {i + 1} needs 'user' and 'assistant' strings")
-        reply = turn.get("reply")
-        if reply is not None:
-            try:
-                LiveReply.from_dict(reply)
-            except (AttributeError, TypeError, ValueError):
-                raise PlaygroundError(f"{name}: turn {i + 1}: 'reply' is malformed") from None
-    return data

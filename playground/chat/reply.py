@@ -1,0 +1,69 @@
+"""What a reply produces: the finished :class:`ChatResult` and the :class:`StreamEvent` s sent while it streams.
+
+Both are contracts: ``ChatResult.to_dict`` is what ``chat --json`` and the UI API return, and the sequence of
+stream events ('token', 'reset', 'replace', 'guard', 'done') is what the CLI and the web UI render live.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..steering.probes import summarize
+
+
+@dataclass
+class ChatResult:
+    """Everything about one reply; ``to_dict`` is the contract of ``chat --json`` and the UI API."""
+
+    persona: str
+    model: str
+    reply: str
+    tokens: list[str]
+    steering: dict[str, float] = field(default_factory=dict)
+    probes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    guard: dict[str, Any] = field(default_factory=lambda: {"events": [], "blocked": False})
+    notices: list[str] = field(default_factory=list)
+    timing: dict[str, float] = field(default_factory=dict)
+    prompt_tokens: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "persona": self.persona,
+            "model": self.model,
+            "reply": self.reply,
+            "tokens": list(self.tokens),
+            "steering": dict(self.steering),
+            "probes": self.probes,
+            "guard": self.guard,
+            "notices": list(self.notices),
+            "prompt_tokens": self.prompt_tokens,
+            "timing": self.timing,
+        }
+
+
+@dataclass
+class StreamEvent:
+    """Emitted while a reply streams.
+
+    ``kind``: 'token' (``text`` to append), 'reset' (a guardrail discarded the text so far; the reply is
+    being written again), 'replace' (a guardrail blocked the reply; ``text`` is the whole new reply),
+    'guard' (guard events raised after the last token) or 'done' (``result`` holds everything).
+    ``guard`` lists guard events raised since the previous event.
+    """
+
+    kind: str
+    text: str = ""
+    index: int = -1
+    result: ChatResult | None = None
+    readout: dict[str, float] | None = None
+    guard: list[dict[str, Any]] = field(default_factory=list)
+
+
+def probe_summary(readouts: list[dict[str, float]]) -> dict[str, dict[str, Any]]:
+    """Per-trait summary of the probe readouts over a reply's tokens (empty when nothing was read)."""
+    if not readouts:
+        return {}
+    traits = list(readouts[0])
+    per_token = {t: [r[t] for r in readouts] for t in traits}
+    return summarize(per_token, readouts[0])

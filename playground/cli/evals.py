@@ -1,0 +1,198 @@
+"""Measurements: ``eval <what>`` (reports written under docs/) and ``bench`` (what probes, guard and steering cost)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from ..errors import PlaygroundError
+from ..evals.bench.isolation import BASELINE_EXIT, BASELINE_FACTOR
+from .common import Handler, Subcommands, add_model_args, log_to_stderr
+
+BENCH_SUMMARY = ("fresh_plain_tok_s", "plain_tok_s", "playground_tok_s", "hf_tok_s", "ratio_vs_plain",
+                 "speedup_vs_hf", "ttft_ratio", "ui_ttft_ratio", "ui_short_ttft_ratio", "extract_s",
+                 "peak_rss_mb", "cold_start_s")  # fmt: skip
+
+
+def register(sub: Subcommands) -> None:
+    _register_eval(sub)
+    _register_bench(sub)
+
+
+def _register_eval(sub: Subcommands) -> None:
+    ev = sub.add_parser("eval", help="evaluation reports (written under docs/)")
+    ev.add_argument(
+        "what",
+        choices=["traits", "guard", "guard-chat", "role-models", "ranking", "decoding", "decoding-check", "reextract"],
+        help="traits: probe AUROC and steering dose-response; guard: prompt screening on red-team vs benign prompts;"
+        " guard-chat: the shipped policy in real chats; role-models: role models under adversarial prompts;"
+        " ranking: best-of-N probe-ranked replies; decoding: chat's flash-attention generation vs the reference path;"
+        " decoding-check: teacher-forced logits of both paths on this CPU (JSON; exit 1 outside tolerance);"
+        " reextract: re-extract shipped vectors from their stored replies here and compare (JSON; exit 1 if any differs"
+        " beyond tolerance)",
+    )
+    ev.add_argument("--persona", default=None, help="role-models, ranking: the base persona (default: assistant)")
+    ev.add_argument("--redteam", type=int, default=6, help="role-models: red-team prompts to sample (seeded by --seed)")
+    ev.add_argument("--reply-tokens", type=int, default=48, help="role-models, ranking: tokens per reply")
+    ev.add_argument("--ns", default="1,2,4,8", help="ranking: the candidate counts N to compare")
+    ev.add_argument(
+        "--samples", type=int, default=1, help="role-models: replies per prompt (1 = greedy; more = sampled, seeds 0..)"
+    )
+    ev.add_argument("--wild", type=int, default=150, help="guard: in-the-wild prompts to sample (seeded)")
+    ev.add_argument(
+        "--seed", type=int, default=0, help="guard, role-models: seed of the red-team subsample; ranking: base seed"
+    )
+    ev.add_argument("--trait", action="append", default=None, help="limit to these traits (repeatable)")
+    add_model_args(ev)
+    ev.add_argument(
+        "--questions", type=int, default=20, help="traits, decoding: evaluation questions per trait"
+    )
+    ev.add_argument("--dose-questions", type=int, default=8, help="questions per steering strength")
+    ev.add_argument("--out", default="docs", help="folder for the Markdown report, plots and JSON")
+    ev.set_defaults(handler=eval_command)
+
+
+def _register_bench(sub: Subcommands) -> None:
+    bench = sub.add_parser(
+        "bench",
+        help="benchmark: probes+guard+steering vs plain llama.cpp vs transformers",
+        description=f"Exit status {BASELINE_EXIT}: the bench's plain llama-cpp-python ran below {BASELINE_FACTOR}x "
+        "of the same run in a fresh process of its own (a slowed baseline), so no ratios are reported.",
+    )
+    bench.add_argument("--json", action="store_true", help="print one JSON object")
+    bench.add_argument("--rounds", type=int, default=5)
+    bench.add_argument("--new-tokens", type=int, default=64)
+    bench.add_argument("--prompt-tokens", type=int, default=500)
+    bench.add_argument("--turns", type=int, default=20, help="turns of the conversation curve (0 = skip)")
+    bench.add_argument("--no-extract", action="store_true", help="skip timing one trait extraction")
+    bench.add_argument("--no-cold-start", action="store_true", help="skip the launch.py cold start / RSS run")
+    bench.add_argument("--no-ui", action="store_true", help="skip the first-token-in-the-browser leg (chromium)")
+    bench.add_argument("--report", default=None, metavar="DIR", help="also write DIR/PERFORMANCE.md and plots")
+    bench.set_defaults(handler=bench_command)
+
+
+def eval_command(args: argparse.Namespace) -> int:
+    return _eval_handler(args.what)(args)
+
+
+def _eval_handler(what: str) -> Handler:
+    """The function behind ``eval WHAT``; the evaluation modules are imported only when asked for."""
+    if what == "role-models":
+        from ..evals.roles import run_cli as role_models
+
+        return role_models
+    if what == "ranking":
+        from ..evals.ranking import run_cli as ranking
+
+        return ranking
+    if what in ("decoding", "decoding-check"):
+        from ..evals.decoding import run_check_cli, run_cli
+
+        return run_cli if what == "decoding" else run_check_cli
+    if what == "reextract":
+        from ..steering.agreement import run_cli as reextract
+
+        return reextract
+    return {"guard": _eval_guard, "guard-chat": _eval_guard_chat, "traits": _eval_traits}[what]
+
+
+def _eval_guard(args: argparse.Namespace) -> int:
+    from ..backends import load_backend
+    from ..evals.screening import evaluate_guard, write_guard_report
+    from ..guard.screening import load_screening
+    from ..steering.store import VectorStore
+
+    if args.wild < 0:
+        raise PlaygroundError(f"--wild must be 0 or more, got {args.wild}")
+    backend = load_backend(args.model, args.backend)
+    probe = load_screening(backend.model_id)
+    if probe is None:
+        raise PlaygroundError(f"no screening probe for {backend.model_id}; run `python -m playground train-screen`")
+    store = VectorStore(backend.model_id)
+    vectors = {t: store.get(t) for t in ("persona_drift", "evil") if t in store.names()}
+    result = evaluate_guard(backend, probe, vectors=vectors, wild=args.wild, seed=args.seed)
+    command = f"python -m playground eval guard --wild {args.wild} --seed {args.seed}"
+    path = write_guard_report(result, probe, Path(args.out), command=command, backend=backend.name)
+    print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+def _eval_guard_chat(args: argparse.Namespace) -> int:
+    from ..chat.session import Playground
+    from ..evals.guard_chats import run_guard_chat_eval, write_report
+
+    pg = Playground(args.model, backend=args.backend)
+    started = time.perf_counter()
+    records = run_guard_chat_eval(pg, wild=args.wild, seed=args.seed)
+    command = f"python -m playground eval guard-chat --wild {args.wild} --seed {args.seed}"
+    path = write_report(
+        records,
+        Path(args.out),
+        command=command,
+        seconds=time.perf_counter() - started,
+        policy=pg.policies.policy.name,
+        max_tokens=40,
+    )
+    print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+def _eval_traits(args: argparse.Namespace) -> int:
+    from ..backends import load_backend
+    from ..definitions.traits import load_trait
+    from ..evals.traits import evaluate_traits, write_report
+    from ..steering.store import VectorStore
+
+    backend = load_backend(args.model, args.backend)
+    vectors = VectorStore(backend.model_id).all()
+    names = args.trait or sorted(vectors)
+    missing = [n for n in names if n not in vectors]
+    if missing:
+        raise PlaygroundError(
+            f"no vector for {', '.join(missing)} on {backend.model_id}; run `python -m playground extract --trait NAME`"
+        )
+    results = evaluate_traits(
+        backend,
+        vectors,
+        [load_trait(n) for n in names],
+        n_questions=args.questions,
+        dose_questions=args.dose_questions,
+        log=log_to_stderr,
+    )
+    command = "python -m playground eval traits" + "".join(f" --trait {n}" for n in (args.trait or []))
+    path = write_report(results, Path(args.out), command=command, model_id=backend.model_id, backend=backend.name)
+    print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+def bench_command(args: argparse.Namespace) -> int:
+    from ..evals.bench.perf_report import write_report
+    from ..evals.bench.run import run_bench
+
+    result = run_bench(
+        rounds=args.rounds,
+        new_tokens=args.new_tokens,
+        prompt_tokens=args.prompt_tokens,
+        turns=args.turns,
+        extract=not args.no_extract,
+        cold=not args.no_cold_start,
+        ui=not args.no_ui,
+        log=log_to_stderr,
+    )
+    if args.report:
+        path = write_report(result, Path(args.report), "python -m playground bench --report " + args.report)
+        print(f"wrote {path}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key in BENCH_SUMMARY:
+            if key in result:
+                print(f"{key:18} {result[key]}")
+    baseline = result.get("baseline", {})
+    if not baseline.get("ok", True):
+        print(f"bench: no ratios reported: {baseline['reason']}", file=sys.stderr)
+        return BASELINE_EXIT
+    return 0

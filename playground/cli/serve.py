@@ -1,0 +1,84 @@
+"""``serve``: the web UI on one shared model (``launch.py`` is a shim that runs this command)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import PlaygroundError
+from .common import Subcommands, run
+
+
+def register(sub: Subcommands) -> None:
+    serve = sub.add_parser("serve", help="serve the web UI (chat, editor, compare, lab) on http://127.0.0.1:7860")
+    add_serve_args(serve)
+    serve.set_defaults(handler=serve_command)
+
+
+def add_serve_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model", default=None, help="a .gguf file, model directory or Hub repo id (default: embedded)"
+    )
+    parser.add_argument("--backend", default="auto", choices=["auto", "llama_cpp", "transformers"])
+    parser.add_argument("--persona", default="assistant", help="persona selected when the page opens")
+    parser.add_argument(
+        "--personas-dir",
+        default=None,
+        help="a folder of your own personas; the editor saves there (default: the shipped personas/ folder)",
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)"
+    )
+    parser.add_argument("--port", type=int, default=7860)
+    parser.add_argument("--auth", default=None, help="require a login, as user:password")
+    parser.add_argument("--share", action="store_true", help="create a public Gradio share link")
+    parser.add_argument(
+        "--concurrency", type=int, default=4, help="how many requests of each kind the queue runs at once"
+    )
+
+
+def _auth(value: str | None) -> tuple[str, str] | None:
+    if not value:
+        return None
+    user, sep, password = value.partition(":")
+    if not sep or not user or not password:
+        raise PlaygroundError("--auth must look like user:password")
+    return user, password
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    auth = _auth(args.auth)
+    if args.concurrency < 1:
+        raise PlaygroundError("--concurrency must be at least 1")
+    from ..chat.session import Playground
+    from ..definitions.personas import SHIPPED_PERSONAS, Catalog
+    from ..ui.app import build_ui, launch_options  # Gradio: imported once the arguments are known to be good
+
+    catalog = None
+    if args.personas_dir:
+        folder = Path(args.personas_dir).expanduser()
+        folder.mkdir(parents=True, exist_ok=True)
+        catalog = Catalog([SHIPPED_PERSONAS, folder])  # later folders override, and the last one is written to
+    pg = Playground(args.model, backend=args.backend, catalog=catalog)
+    backend = pg.backend  # load now: fail fast with a clear message, and the first chat is quick
+    print(f"model {backend.model_id} loaded ({backend.name}, {backend.n_layers} layers)", flush=True)
+    demo = build_ui(pg, args.persona)
+    # One model instance serves every tab: Playground.generation_lock lets one reply generate at a time, and
+    # the queue bounds how many requests wait for it.
+    demo.queue(default_concurrency_limit=args.concurrency, max_size=64)
+    demo.launch(
+        server_name=args.host,
+        server_port=args.port,
+        auth=auth,
+        share=args.share,
+        show_error=True,
+        **launch_options(),
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``launch.py``'s entry: the ``serve`` command's arguments, without the command word."""
+    parser = argparse.ArgumentParser(prog="launch.py", description="Persona Playground web UI")
+    add_serve_args(parser)
+    return run(serve_command, parser.parse_args(argv))

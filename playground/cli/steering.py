@@ -1,0 +1,85 @@
+"""Persona vectors: ``extract`` a trait vector, ``export-vector`` / ``import-vector`` as control-vector GGUFs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .common import Subcommands, add_model_args, log_to_stderr
+
+
+def register(sub: Subcommands) -> None:
+    ext = sub.add_parser("extract", help="extract a trait vector (and its calibration) for a model")
+    ext.add_argument("--trait", required=True, action="append", help="trait name or path to a trait YAML (repeatable)")
+    add_model_args(ext)
+    ext.add_argument("--max-tokens", type=int, default=40, help="reply length used for extraction")
+    ext.add_argument("--ship", action="store_true", help="write into models/<model>/vectors (maintainers)")
+    ext.add_argument(
+        "--regenerate",
+        action="store_true",
+        help="generate new extraction replies instead of re-reading the stored ones (their greedy text depends on "
+        "the CPU's rounding; see docs/FINDINGS.md)",
+    )
+    ext.set_defaults(handler=extract_command)
+
+    xv = sub.add_parser("export-vector", help="write a trait vector as a llama.cpp / repeng control-vector GGUF")
+    xv.add_argument("trait")
+    xv.add_argument("--format", choices=["gguf"], default="gguf")
+    xv.add_argument("--out", default=None, help="file to write (default: TRAIT.gguf)")
+    xv.add_argument("--force", action="store_true", help="replace --out if it exists")
+    add_model_args(xv)
+    xv.set_defaults(handler=export_vector_command)
+
+    iv = sub.add_parser("import-vector", help="import a llama.cpp / repeng control-vector GGUF as a trait")
+    iv.add_argument("file")
+    iv.add_argument("--name", default=None, help="trait name (default: the file name)")
+    add_model_args(iv)
+    iv.set_defaults(handler=import_vector_command)
+
+
+def extract_command(args: argparse.Namespace) -> int:
+    from ..backends import load_backend
+    from ..definitions.traits import load_trait
+    from ..steering.extraction import extract_with_replies
+    from ..steering.store import VectorStore
+
+    traits = [load_trait(t) for t in args.trait]
+    backend = load_backend(args.model, args.backend)
+    store = VectorStore(backend.model_id)
+    for trait in traits:
+        stored = None if args.regenerate or trait.name not in store.names() else store.replies(trait.name)
+        vec, replies = extract_with_replies(
+            backend, trait, max_tokens=args.max_tokens, replies=stored, log=log_to_stderr
+        )
+        path = store.save(vec, shipped=args.ship, replies=replies)
+        print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+def export_vector_command(args: argparse.Namespace) -> int:
+    from ..backends.model_source import resolve_model
+    from ..steering.exchange import export_vector
+    from ..steering.store import VectorStore
+
+    model_id = resolve_model(args.model).model_id
+    vec = VectorStore(model_id).get(args.trait)
+    path = export_vector(vec, args.out or f"{args.trait}.gguf", force=args.force)
+    print(f"wrote {path} ({len(vec.directions)} layers; use with llama.cpp --control-vector)", file=sys.stderr)
+    return 0
+
+
+def import_vector_command(args: argparse.Namespace) -> int:
+    from ..backends import load_backend
+    from ..steering.exchange import import_vector
+    from ..steering.store import VectorStore
+
+    backend = load_backend(args.model, args.backend)
+    vec = import_vector(backend, args.file, args.name or Path(args.file).stem)
+    path = VectorStore(backend.model_id).save(vec)
+    print(
+        f"wrote {path}: trait '{vec.trait}', probe layer {vec.probe_layer}, steer layer {vec.steer_layer}; "
+        f"try: python -m playground chat --steer {vec.trait}=1",
+        file=sys.stderr,
+    )
+    return 0

@@ -1,0 +1,102 @@
+"""How a reply reaches the page while it is written: the updates for [chatbot, message box, status, bars,
+alerts, heatmap, trend, guard log], paced so the words are not held up by the panels.
+
+What each update sends costs time on the way to the page (every output, ``gr.skip()`` too, is processed by
+Gradio), so: the message and the first words come alone, the probe panels follow at ``PANEL_INTERVAL_S`` (at
+once when a guard event arrives), the trend twice a second, the guard log at the end."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import gradio as gr
+
+from ...errors import PlaygroundError
+from .. import plots
+from ..chat_state import ChatState
+from ..views import (
+    FIRST_WORDS_WAIT_S,
+    PANEL_INTERVAL_S,
+    UPDATE_INTERVAL_S,
+    chat_messages,
+    describe_error,
+    error_md,
+    full_view,
+    reply_panels,
+    status_line,
+    trend_panel,
+)
+
+BUSY = "⚠ Still answering — press Stop (Esc) first."
+
+
+def _start(st: ChatState, message: str, traits: list[str], temp: float, max_tok: float, seed_v, steer: Sequence):
+    """Start generating (raises PlaygroundError for a bad message or steering)."""
+    steering = {t: float(v) for t, v in zip(traits, steer, strict=True)}
+    options = {
+        "temperature": float(temp),
+        "max_tokens": int(max_tok),
+        "seed": int(seed_v) if seed_v is not None and seed_v >= 0 else None,
+    }
+    return st.stream(message, steering, min_interval=UPDATE_INTERVAL_S, first_wait=FIRST_WORDS_WAIT_S, **options)
+
+
+def reply_updates(
+    traits: list[str],
+    st: ChatState,
+    message: str,
+    trait: str,
+    temp: float,
+    max_tok: float,
+    seed_v,
+    steer: Sequence[float],
+) -> Iterator[tuple]:
+    if st.busy:
+        yield (gr.skip(), message, BUSY, *[gr.skip()] * 5)
+        return
+    if not (message or "").strip():
+        yield (gr.skip(), "", "", *[gr.skip()] * 5)
+        return
+    try:  # generation starts now
+        updates = _start(st, message, traits, temp, max_tok, seed_v, steer)
+    except PlaygroundError as exc:
+        yield (gr.skip(), message, error_md(describe_error(exc)), *[gr.skip()] * 5)
+        return
+    box_out: Any = ""  # the message box empties with the first update the page gets
+    shown = words_shown = False
+    try:
+        last_panels, last_trend, events_drawn = float("-inf"), time.monotonic(), 0
+        for live in updates:
+            if not live.done and not live.tokens and not shown:
+                # no word within FIRST_WORDS_WAIT_S (a long prompt): show the message while the model reads it
+                yield (chat_messages(st), box_out, "✎ Thinking…", *[gr.skip()] * 5)
+                box_out, shown = gr.skip(), True
+                continue
+            if not live.done and not words_shown:  # the first words first: panels follow with the next update
+                yield (chat_messages(st), box_out, status_line(st, live), *[gr.skip()] * 5)
+                box_out, shown, words_shown = gr.skip(), True, True
+                continue
+            now = time.monotonic()
+            draw_panels = live.done or len(live.events) != events_drawn or now - last_panels >= PANEL_INTERVAL_S
+            redraw_trend = live.done or now - last_trend > 0.5
+            panels: tuple[Any, ...] = (gr.skip(),) * 3
+            if draw_panels:
+                panels, last_panels, events_drawn = reply_panels(st, live, trait), now, len(live.events)
+            if redraw_trend:
+                last_trend = now
+            yield (
+                chat_messages(st),
+                box_out,
+                status_line(st, live),
+                *panels,
+                trend_panel(st, trait, live) if redraw_trend else gr.skip(),
+                plots.guard_log_html(st.session.guard_log) if live.done else gr.skip(),
+            )
+            box_out, shown = gr.skip(), True
+        if st.last is not None and st.last.reply.stopped:
+            view = full_view(st, trait)
+            yield (view[0], box_out, *view[1:])
+    except PlaygroundError as exc:
+        yield (chat_messages(st), message, error_md(describe_error(exc)), *[gr.skip()] * 5)

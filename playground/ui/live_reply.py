@@ -1,0 +1,97 @@
+"""A reply as the UI sees it: ``LiveReply`` folds a reply's stream events into text, tokens, per-token probe
+readouts and guard events as they arrive; ``TurnRecord`` is one exchange of a tab's conversation (what the
+probe panels, the trend across turns, regenerate/undo and export/import work from)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..chat.session import StreamEvent
+
+
+@dataclass
+class LiveReply:
+    """A reply as it streams: what to show, and the readouts behind it.
+
+    ``tokens``/``readouts`` belong to the attempt being written (a guardrail's ``reset`` starts them
+    again); after a block, ``text`` is the refusal while ``tokens`` keep what was generated before it,
+    so the heatmap still shows where the trait rose.
+    """
+
+    text: str = ""
+    tokens: list[str] = field(default_factory=list)
+    readouts: list[dict[str, float]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    result: dict[str, Any] | None = None
+    blocked: bool = False
+    stopped: bool = False
+    attempts: int = 1
+
+    def feed(self, event: StreamEvent) -> None:
+        self.events += event.guard
+        if event.kind == "token":
+            self.text += event.text
+            self.tokens.append(event.text)
+            self.readouts.append(dict(event.readout or {}))
+        elif event.kind == "reset":
+            self.text, self.tokens, self.readouts = "", [], []
+            self.attempts += 1
+        elif event.kind == "replace":
+            self.text, self.blocked = event.text, True
+        elif event.kind == "done" and event.result is not None:
+            self.result = event.result.to_dict()
+            self.text = self.result["reply"]
+
+    @property
+    def done(self) -> bool:
+        return self.result is not None
+
+    @property
+    def traits(self) -> list[str]:
+        return list(self.readouts[0]) if self.readouts else []
+
+    def series(self, trait: str) -> list[float]:
+        return [r.get(trait, 0.0) for r in self.readouts]
+
+    def means(self) -> dict[str, float]:
+        """Mean readout of each trait over the reply so far (calibrated z)."""
+        if not self.readouts:
+            return {}
+        return {t: sum(self.series(t)) / len(self.readouts) for t in self.traits}
+
+    def prompt_last(self) -> dict[str, float]:
+        """The readouts at the last prompt token: the prediction before any text."""
+        return dict(self.readouts[0]) if self.readouts else {}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "tokens": list(self.tokens),
+            "readouts": [dict(r) for r in self.readouts],
+            "events": list(self.events),
+            "blocked": self.blocked,
+            "stopped": self.stopped,
+            "attempts": self.attempts,
+            "result": self.result,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LiveReply:
+        return cls(
+            text=str(data.get("text", "")),
+            tokens=[str(t) for t in data.get("tokens", [])],
+            readouts=[{str(k): float(v) for k, v in r.items()} for r in data.get("readouts", [])],
+            events=[dict(e) for e in data.get("events", [])],
+            result=data.get("result"),
+            blocked=bool(data.get("blocked", False)),
+            stopped=bool(data.get("stopped", False)),
+            attempts=int(data.get("attempts", 1)),
+        )
+
+
+@dataclass
+class TurnRecord:
+    user: str
+    reply: LiveReply
+    steering: dict[str, float] = field(default_factory=dict)
