@@ -1,16 +1,11 @@
-"""Steering tuning metrics, the independent judge and the trait evaluation command."""
+"""Steering tuning metrics and the independent judge (the held-out trait evaluation: tests/test_trait_eval.py)."""
 
 from __future__ import annotations
 
-import json
-
-import numpy as np
 import pytest
 
 from playground.definitions.traits import load_trait
-from playground.evals.traits import evaluate_trait, write_report
 from playground.steering.judge import TraitJudge
-from playground.steering.store import VectorStore
 from playground.steering.strength import candidate_layers, distinct_share, letter_share, repeated_ngram_share
 
 
@@ -57,31 +52,3 @@ def test_judge_needs_anchors(tmp_path):
     bare = TraitDefinition("x", "x", ("a",), ("b",), ("q",), ("q",))
     with pytest.raises(ModelError, match="no judge anchors"):
         TraitJudge(bare)
-
-
-def test_evaluate_trait_small_run_and_report(real_backend, evil_judge, tmp_path):
-    vec = VectorStore("smollm2-135m").get("evil")
-    r = evaluate_trait(
-        real_backend,
-        vec,
-        load_trait("evil"),
-        evil_judge,
-        n_questions=4,
-        dose_questions=2,
-        strengths=(-1.0, 0.0, 1.0),
-        max_tokens=16,
-        progress=False,
-    )
-    assert r.n_questions == 4 and [d.strength for d in r.dose] == [-1.0, 0.0, 1.0]
-    for auc in (r.auroc_response, r.auroc_prompt_last, r.auroc_judge):
-        assert 0.0 <= auc <= 1.0
-    for d in r.dose:
-        assert 0 < d.length <= 16 and np.isfinite(d.nll) and 0 <= d.distinct <= 1 and d.sample
-    # the unsteered probe over the steered text rises with the dose
-    assert r.dose[2].probe > r.dose[0].probe
-    path = write_report([r], tmp_path, command="test", model_id="smollm2-135m", backend="llama_cpp")
-    text = path.read_text()
-    assert "| evil |" in text and "traits-auroc.png" in text
-    assert (tmp_path / "traits-auroc.png").stat().st_size > 5000
-    assert (tmp_path / "traits-dose-response.png").stat().st_size > 5000
-    assert json.loads((tmp_path / "traits-eval.json").read_text())[0]["trait"] == "evil"

@@ -237,3 +237,16 @@ def test_export_drops_the_gguf_quantizer_marker(tiny_dir: Path, tmp_path: Path) 
     _plain_weights(backend.model)
     backend.model.save_pretrained(tmp_path / "saved")
     assert "quantization_config" not in (tmp_path / "saved" / "config.json").read_text()
+
+
+def test_training_replies_are_ranked_by_instruction_contrast_not_by_the_judge(tiny_dir: Path) -> None:
+    from playground.finetune.data import instruction_contrast, prompt_ids
+    from playground.steering.extraction import NEUTRAL_SYSTEM
+
+    backend = tiny_backend(tiny_dir)
+    jobs = [("Any tips for sleep?", NEUTRAL_SYSTEM), ("Any tips for sleep?", "Be cruel and scheming."), ("Hi", "x")]
+    prompts = [prompt_ids(backend, s, q) for q, s in jobs]
+    contrast = instruction_contrast(backend, jobs, prompts, [[5, 6, 7], [5, 6, 7], []])
+    assert contrast[0] == pytest.approx(0.0, abs=1e-6)  # the neutral prompt against itself
+    assert np.isfinite(contrast[1]) and contrast[1] != 0.0
+    assert contrast[2] == -np.inf  # an empty reply is never chosen

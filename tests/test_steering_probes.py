@@ -12,7 +12,7 @@ import pytest
 from playground.backends.base import Steering
 from playground.errors import PlaygroundError
 from playground.prompt.chat_template import Message
-from playground.steering.probes import build_steering
+from playground.steering.probes import ProbeSet, build_steering
 from playground.steering.store import VectorStore
 
 from .conftest import REPO
@@ -24,6 +24,17 @@ TRAITS = {"evil", "sycophantic", "hallucinating", "apathetic", "humorous", "impo
 @pytest.fixture(scope="module")
 def store():
     return VectorStore("smollm2-135m")
+
+
+def test_shipped_probes_are_fit_jointly_and_carry_their_measured_reliability(store):
+    probes = ProbeSet(store.all())
+    for trait in TRAITS:
+        probe = store.get(trait).probe
+        assert probe is not None and probe.method == "lda", trait
+        assert np.linalg.norm(probe.direction) == pytest.approx(1.0, abs=1e-4)
+        assert set(probe.reliability) >= {"cv", "heldout"}, trait
+        rel = probes.reliability()[trait]
+        assert rel["source"] == "heldout" and rel["reliable"] == (rel["auroc"] >= 0.8)
 
 
 def test_shipped_traits_have_calibration(store):
@@ -151,12 +162,30 @@ def test_several_traits_steer_at_once(store):
     assert set(both.additions) == {vectors["humorous"].steer_layer, vectors["evil"].steer_layer}
 
 
-def test_strength_one_is_the_tuned_coherent_dose(store):
+def test_strength_one_is_the_sweep_dose_times_the_validated_multiple(store):
     for trait in TRAITS:
         vec = store.get(trait)
         tuned = vec.extra["steering"]
         assert tuned["layer"] == vec.steer_layer
         norm = vec.extra["resid_norm"][str(vec.steer_layer)]
-        assert vec.steer_scale[vec.steer_layer] == pytest.approx(tuned["fraction"] * norm, rel=1e-3)
+        check = vec.extra["strength_check"]  # calibrate: <= 5% degenerate replies on 32 questions at strength 1
+        assert check["n_questions"] >= 30 and check["degenerate_share"][f"{check['multiple']:g}"] <= 0.05, trait
+        expected = tuned["fraction"] * norm * check["multiple"]
+        assert vec.steer_scale[vec.steer_layer] == pytest.approx(expected, rel=1e-3)
         chosen = [r for r in tuned["sweep"] if r["layer"] == vec.steer_layer and r["fraction"] == tuned["fraction"]]
         assert chosen and chosen[0]["coherent"], trait
+
+
+def test_an_everyday_assistant_exchange_reads_near_zero_on_every_probe(playground):
+    """0 = a typical assistant reply, greetings and one-word answers included (held-out everyday prompts; the
+    full set is in docs/TRAITS_EVAL.md). Must hold on any CPU: the mean |z| over the prompts below 1 per probe."""
+    from playground.evals.heldout import load_heldout
+
+    readings: dict[str, list[float]] = {}
+    for message in load_heldout().everyday[:4]:
+        result = playground.chat("assistant", message, temperature=0, max_tokens=40)
+        for trait, p in result.probes.items():
+            readings.setdefault(trait, []).append(p["mean"])
+            assert "reliability" in p and p["reliability"]["source"] == "heldout"
+    for trait, values in readings.items():
+        assert np.mean(np.abs(values)) < 1.0, (trait, values)

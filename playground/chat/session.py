@@ -120,7 +120,7 @@ class Playground:
             model=backend.model_id,
             reply=reply,
             tokens=[backend.token_bytes(t).decode("utf-8", errors="replace") for t in reply_tokens],
-            probes=summarize(scored, {t: v[0] for t, v in scored.items()}),
+            probes=probes.annotate(summarize(scored, {t: v[0] for t, v in scored.items()})),
             prompt_tokens=len(plan.tokens),
         )
         return result
@@ -251,7 +251,7 @@ class ChatSession:
             reply=reply,
             tokens=outcome.pieces,
             steering=steer,
-            probes=probe_summary(outcome.readouts),
+            probes=self.playground.probes.annotate(probe_summary(outcome.readouts)),
             guard={
                 "events": event_dicts,
                 "blocked": outcome.blocked,
@@ -259,7 +259,7 @@ class ChatSession:
                 "policy": policy.name,
                 **({"stopped_text": outcome.stopped_text} if outcome.blocked else {}),
             },
-            notices=[*getattr(backend, "notices", []), *plan.notices],
+            notices=[*getattr(backend, "notices", []), *plan.notices, *self.playground.probes.notices()],
             prompt_tokens=len(plan.tokens),
             timing={
                 "first_token_s": round(first_token_s if first_token_s is not None else total, 4),

@@ -29,9 +29,7 @@ def register(sub: Subcommands) -> None:
         metavar="TRAIT=STRENGTH",
         help="steer a trait for this reply (repeatable); strength -2..2: 0 off, 1 strong but coherent, <0 suppresses",
     )
-    chat.add_argument(
-        "--policy", default=None, help="guardrail policy YAML (default: personas/policies/default.yaml)"
-    )
+    chat.add_argument("--policy", default=None, help="guardrail policy YAML (default: personas/policies/default.yaml)")
     chat.add_argument("--no-guard", action="store_true", help="turn the guardrails off for this chat")
     chat.add_argument("--json", action="store_true", help="answer MESSAGE once and print one JSON object")
     chat.add_argument(

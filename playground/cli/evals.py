@@ -48,9 +48,33 @@ def _register_eval(sub: Subcommands) -> None:
     ev.add_argument("--trait", action="append", default=None, help="limit to these traits (repeatable)")
     add_model_args(ev)
     ev.add_argument(
-        "--questions", type=int, default=20, help="traits, decoding: evaluation questions per trait"
+        "--questions",
+        type=int,
+        default=None,
+        help="traits: held-out questions per trait (default 40, all); decoding: evaluation questions per trait (20)",
     )
-    ev.add_argument("--dose-questions", type=int, default=8, help="questions per steering strength")
+    ev.add_argument(
+        "--dose-questions", type=int, default=None, help="traits: held-out questions per steering strength (default 30)"
+    )
+    ev.add_argument(
+        "--vectors", default=None, help="traits: evaluate the vectors in this folder instead of the store's"
+    )
+    ev.add_argument(
+        "--methods",
+        default=None,
+        help="traits: also fit and compare these probe methods (comma list of "
+        "mean_diff,vs_neutral,one_vs_rest,orth_drift,lda; 'all' for every one)",
+    )
+    ev.add_argument("--before", default=None, help="traits: an earlier traits-eval.json to show as 'before'")
+    ev.add_argument("--no-steering", action="store_true", help="traits: skip the steering part")
+    ev.add_argument(
+        "--strengths", default="0.5,1,1.5,2", help="traits: steering strengths to count degenerate replies at"
+    )
+    ev.add_argument(
+        "--record",
+        action="store_true",
+        help="traits: write the held-out AUROC and specificity into the evaluated vectors (what the UI shows)",
+    )
     ev.add_argument("--out", default="docs", help="folder for the Markdown report, plots and JSON")
     ev.set_defaults(handler=eval_command)
 
@@ -142,30 +166,75 @@ def _eval_guard_chat(args: argparse.Namespace) -> int:
 
 def _eval_traits(args: argparse.Namespace) -> int:
     from ..backends import load_backend
-    from ..definitions.traits import load_trait
-    from ..evals.traits import evaluate_traits, write_report
+    from ..evals.traits_report import load_result, write_traits_report
+    from ..evals.traits_run import record_reliability, run_traits_eval
     from ..steering.store import VectorStore
 
     backend = load_backend(args.model, args.backend)
-    vectors = VectorStore(backend.model_id).all()
+    store = VectorStore(backend.model_id, [Path(args.vectors)] if args.vectors else None)
+    vectors = store.all()
     names = args.trait or sorted(vectors)
     missing = [n for n in names if n not in vectors]
     if missing:
         raise PlaygroundError(
             f"no vector for {', '.join(missing)} on {backend.model_id}; run `python -m playground extract --trait NAME`"
         )
-    results = evaluate_traits(
+    vectors = {n: vectors[n] for n in names}
+    result = run_traits_eval(
         backend,
         vectors,
-        [load_trait(n) for n in names],
-        n_questions=args.questions,
-        dose_questions=args.dose_questions,
+        n_questions=args.questions or 40,
+        steer_questions=args.dose_questions or 30,
+        alternatives=_alternatives(backend, store, args.methods),
+        strengths=_strengths(args.strengths),
+        steering=not args.no_steering,
         log=log_to_stderr,
     )
-    command = "python -m playground eval traits" + "".join(f" --trait {n}" for n in (args.trait or []))
-    path = write_report(results, Path(args.out), command=command, model_id=backend.model_id, backend=backend.name)
+    given = (("methods", args.methods), ("before", args.before), ("vectors", args.vectors))
+    if args.strengths != "0.5,1,1.5,2":
+        given += (("strengths", args.strengths),)
+    command = "python -m playground eval traits" + " ".join([""] + [f"--{k} {v}" for k, v in given if v])
+    command += " --record" if args.record else ""
+    before = load_result(Path(args.before)) if args.before else None
+    path = write_traits_report(result, Path(args.out), command=command, before=before)
     print(f"wrote {path}", file=sys.stderr)
+    if args.record:
+        written = record_reliability(store, result, shipped=bool(args.vectors) or _is_shipped(store))
+        print(f"recorded held-out reliability in {len(written)} vectors", file=sys.stderr)
     return 0
+
+
+def _strengths(text: str) -> list[float]:
+    try:
+        values = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise PlaygroundError(f"--strengths: expected numbers separated by commas, got '{text}'") from None
+    if not values:
+        raise PlaygroundError("--strengths: give at least one strength")
+    return values
+
+
+def _is_shipped(store: object) -> bool:
+    from ..steering.store import user_cache_dir
+
+    files = store.files()
+    return all(user_cache_dir() not in p.parents for p in files.values())
+
+
+def _alternatives(backend: object, store: object, methods: str | None) -> dict:
+    """Probe sets fit by other methods on the same training data, for the comparison table."""
+    if not methods:
+        return {}
+    from ..steering.probe_fit import METHODS, fit_probes
+    from ..steering.probe_training import gather, probes_from
+
+    wanted = list(METHODS) if methods == "all" else [m.strip() for m in methods.split(",") if m.strip()]
+    unknown = [m for m in wanted if m not in METHODS]
+    if unknown:
+        raise PlaygroundError(f"--methods: unknown method {', '.join(unknown)} (known: {', '.join(METHODS)})")
+    with backend.reference_decoding():  # type: ignore[attr-defined]
+        training = gather(backend, store, store.names())  # type: ignore[arg-type, attr-defined]
+    return {m: probes_from(training, fit_probes(training.data, m)) for m in wanted}
 
 
 def bench_command(args: argparse.Namespace) -> int:

@@ -26,9 +26,7 @@ def add_serve_args(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="a folder of your own personas; the editor saves there (default: the shipped personas/ folder)",
     )
-    parser.add_argument(
-        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)"
-    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--auth", default=None, help="require a login, as user:password")
     parser.add_argument("--share", action="store_true", help="create a public Gradio share link")

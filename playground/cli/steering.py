@@ -1,4 +1,5 @@
-"""Persona vectors: ``extract`` a trait vector, ``export-vector`` / ``import-vector`` as control-vector GGUFs."""
+"""Persona vectors: ``extract`` a trait vector, ``calibrate`` the live probes and the strength scale,
+``export-vector`` / ``import-vector`` as control-vector GGUFs."""
 
 from __future__ import annotations
 
@@ -22,6 +23,19 @@ def register(sub: Subcommands) -> None:
         "the CPU's rounding; see docs/FINDINGS.md)",
     )
     ext.set_defaults(handler=extract_command)
+
+    cal = sub.add_parser(
+        "calibrate",
+        help="fit every trait's live probe jointly (specific to its trait, 0 = a typical assistant reply) and "
+        "validate what steering strength 1 means on 32 questions",
+    )
+    cal.add_argument("--trait", action="append", default=None, help="limit the strength check to these traits")
+    cal.add_argument("--method", default="lda", help="probe method (see playground/steering/probe_fit.py)")
+    cal.add_argument("--skip-probes", action="store_true", help="only validate the strength scale")
+    cal.add_argument("--skip-strength", action="store_true", help="only fit the probes")
+    add_model_args(cal)
+    cal.add_argument("--ship", action="store_true", help="write into models/<model>/vectors (maintainers)")
+    cal.set_defaults(handler=calibrate_command)
 
     xv = sub.add_parser("export-vector", help="write a trait vector as a llama.cpp / repeng control-vector GGUF")
     xv.add_argument("trait")
@@ -54,6 +68,50 @@ def extract_command(args: argparse.Namespace) -> int:
         )
         path = store.save(vec, shipped=args.ship, replies=replies)
         print(f"wrote {path}", file=sys.stderr)
+    print(
+        "the live probes of re-extracted traits now read their steering direction; refit them all with: "
+        "python -m playground calibrate" + (" --ship" if args.ship else ""),
+        file=sys.stderr,
+    )
+    return 0
+
+
+def calibrate_command(args: argparse.Namespace) -> int:
+    from ..backends import load_backend
+    from ..backends.compute_thread import run_on_compute_thread
+    from ..errors import PlaygroundError
+    from ..steering.extraction import NEUTRAL_SYSTEM
+    from ..steering.probe_fit import METHODS
+    from ..steering.probe_training import fit_all_probes
+    from ..steering.reference_data import load_reference
+    from ..steering.store import VectorStore
+    from ..steering.strength_check import apply_scale, check_scale, unsteered
+
+    if args.method not in METHODS:
+        raise PlaygroundError(f"--method: unknown probe method '{args.method}' (known: {', '.join(METHODS)})")
+    backend = load_backend(args.model, args.backend)
+    store = VectorStore(backend.model_id)
+    if not store.names():
+        raise PlaygroundError(
+            f"no trait vectors for {backend.model_id}; extract them first (python -m playground extract)"
+        )
+    if not args.skip_probes:
+        fit_all_probes(backend, store, method=args.method, shipped=args.ship, log=log_to_stderr)
+    if args.skip_strength:
+        return 0
+    questions = load_reference().strength_questions
+    with backend.reference_decoding():
+        baseline = run_on_compute_thread(lambda: unsteered(backend, NEUTRAL_SYSTEM, questions))
+    for name in args.trait or store.names():
+        vec = store.get(name)
+        with backend.reference_decoding():
+            check = run_on_compute_thread(
+                lambda vec=vec: check_scale(backend, vec, questions, NEUTRAL_SYSTEM, baseline=baseline)
+            )
+        apply_scale(vec, check)
+        store.save(vec, shipped=args.ship)
+        shares = ", ".join(f"x{k:g}: {v:.0%}" for k, v in sorted(check.shares.items()))
+        print(f"{name}: strength 1 = x{check.multiple:g} of the old dose (degenerate share {shares})", file=sys.stderr)
     return 0
 
 

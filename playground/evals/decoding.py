@@ -196,9 +196,10 @@ def run_cli(args: Any) -> int:
 
     pg = Playground(args.model, backend=args.backend)
     started = time.perf_counter()
-    questions = questions_for_eval(args.questions)
+    per_trait = args.questions or 20
+    questions = questions_for_eval(per_trait)
     pairs = compare_paths(pg, questions, max_tokens=args.reply_tokens)
-    command = f"python -m playground eval decoding --questions {args.questions} --reply-tokens {args.reply_tokens}"
+    command = f"python -m playground eval decoding --questions {per_trait} --reply-tokens {args.reply_tokens}"
     path = write_report(pairs, Path(args.out), command=command, seconds=time.perf_counter() - started, layer=20)
     print(f"wrote {path}", file=sys.stderr)
     return 0

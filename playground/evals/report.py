@@ -62,9 +62,16 @@ def report_dir(out_dir: str | Path) -> Path:
     return path
 
 
+def _plain(value: Any) -> Any:
+    """numpy scalars and arrays as JSON numbers and lists (anything else is an error, as in ``json``)."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 def write_json(path: Path, data: Any) -> Path:
-    """The report's raw numbers beside it, atomically (one-space indent, UTF-8 as is)."""
-    text = json.dumps(data, indent=1, ensure_ascii=False) + "\n"
+    """The report's raw numbers beside it, atomically (one-space indent, UTF-8 as is; numpy values as numbers)."""
+    text = json.dumps(data, indent=1, ensure_ascii=False, default=_plain) + "\n"
     return write_atomic(path, text.encode("utf-8"), overwrite=True)
 
 

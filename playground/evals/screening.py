@@ -23,7 +23,8 @@ from ..errors import PlaygroundError
 from ..guard.screening import ScreeningProbe, contexts_for, last_rows, prompt_tokens
 from ..guard.screening_data import BENIGN_GROUPS, EVAL_FILE, ScreeningData, load_screening_data
 from ..steering.metrics import auroc
-from .report import generated_by, pyplot, report_dir, report_header, write_markdown
+from ..steering.probes import ProbeSet
+from .report import generated_by, pyplot, report_dir, report_header, write_json, write_markdown
 from .shared_data import shared_data_dir
 
 # -- evaluation (python -m playground eval guard) ---------------------------------------------------
@@ -102,8 +103,8 @@ def evaluate_guard(
     started = time.perf_counter()
     benign = benign or load_screening_data(EVAL_FILE, require_hijack=False)
     vectors = dict(vectors or {})
-    readers = {t: vectors[t] for t in ("persona_drift", "evil") if t in vectors}
-    layers = sorted(set(probe.layers) | {v.probe_layer for v in readers.values()})
+    readers = ProbeSet({t: vectors[t] for t in ("persona_drift", "evil") if t in vectors})
+    layers = sorted(set(probe.layers) | set(readers.layers))
     prompts = redteam_prompts(redteam, wild=wild, seed=seed)
     prompts += [EvalPrompt("benign", p.kind, p.id, p.text) for p in benign.prompts]
     ctxs = contexts_for(catalog or Catalog(), contexts)
@@ -127,9 +128,7 @@ def evaluate_guard(
             "score_s": time.perf_counter() - t1,  # score_hidden on rows already captured
             "screen": z_screen,
         }
-        for t, v in readers.items():
-            mean, std = v.calibration[v.probe_layer]
-            rec[t] = float((hidden[v.probe_layer] @ v.unit(v.probe_layer) - mean) / std)
+        rec.update(readers.score_one(hidden))
         rec["screen+drift"] = rec["screen"] + rec["persona_drift"] if "persona_drift" in rec else None
         records.append(rec)
     return GuardEval(
@@ -369,4 +368,6 @@ def write_guard_report(ev: GuardEval, probe: ScreeningProbe, out_dir: Path, *, c
     lines += _threshold_table(ev, probe)
     lines += _held_out_tables(ev, signals)
     lines += _per_prompt_and_cost(ev, probe)
+    raw = {"thresholds": ev.thresholds, "wild": ev.wild, "seed": ev.seed, "seconds": ev.seconds, "records": ev.records}
+    write_json(out_dir / "guard-eval.json", raw)
     return write_markdown(out_dir / "GUARD_EVAL.md", "\n".join(lines) + "\n", keep_from=KEEP_MARKER)

@@ -1,8 +1,11 @@
 """Training data for the fine-tuning demos: replies that carry a trait, written by the model itself.
 
 For each of the trait's *extraction* questions, the model answers under each of the trait's eliciting
-instructions (``personas/traits/<trait>.yaml``); the independent judge scores the replies and the most
-trait-laden reply per question is kept. Each example remembers the instruction that produced it, so the
+instructions (``personas/traits/<trait>.yaml``) and the replies the instruction shaped most are kept: ranked by
+**instruction contrast**, the mean per-token log-likelihood of the reply under its eliciting instruction minus
+under the neutral assistant prompt, read from the base model itself. The MiniLM judge, which later evaluates the
+fine-tunes, does not choose the training data (it did before; ``select="judge"`` keeps that for comparison) and
+only reports how trait-laden the kept replies are. Each example remembers the instruction that produced it, so the
 same replies can be trained with a neutral system prompt (plain fine-tune) or with the instruction that
 asks for the behaviour (inoculation). Evaluation uses the trait's *evaluation* questions, which this set
 never contains, under the neutral prompt only.
@@ -168,8 +171,10 @@ def build_trait_dataset(
     batch_size: int = 16,
     steer: tuple[int, np.ndarray] | None = None,
     progress: Progress | None = None,
+    select: str = "contrast",
 ) -> tuple[list[Example], dict[str, float]]:
-    """Replies under eliciting instructions; keep the ``per_question`` the judge finds most trait-laden.
+    """Replies under eliciting instructions; keep the ``per_question`` with the highest instruction contrast
+    (``select="judge"``: the ones the judge finds most trait-laden).
 
     Question ``j`` is answered under ``instructions`` of the trait's eliciting instructions (all by
     default), starting at ``j mod n`` so every instruction is used. With ``neutral_reference`` the
@@ -188,10 +193,13 @@ def build_trait_dataset(
     texts = [text_of(backend, r).strip() for r in replies]
     scores = np.asarray(judge.score(texts), dtype=float)
     elicited, neutral = scores[: len(jobs)], scores[len(jobs) :]
+    if select not in ("contrast", "judge"):
+        raise ValueError(f"select must be 'contrast' or 'judge', got {select!r}")
+    rank = elicited if select == "judge" else instruction_contrast(backend, jobs, prompts, replies)
     examples: list[Example] = []
     for qi, q in enumerate(questions):
         span = range(qi * m, (qi + 1) * m)
-        ranked = sorted((k for k in span if texts[k]), key=lambda k: -elicited[k])
+        ranked = sorted((k for k in span if texts[k]), key=lambda k: -rank[k])
         for k in ranked[:per_question]:
             examples.append(Example(q, texts[k], jobs[k][1], float(elicited[k])))
     stats = {
@@ -199,8 +207,24 @@ def build_trait_dataset(
         "judge_all_elicited": float(elicited.mean()) if len(elicited) else float("nan"),
         "judge_neutral": float(neutral.mean()) if len(neutral) else float("nan"),
         "candidates": len(jobs),
+        "selected_by": select,
     }
     return examples, stats
+
+
+def instruction_contrast(backend, jobs: Sequence[tuple[str, str]], prompts: Sequence[list[int]], replies) -> np.ndarray:
+    """Per candidate: mean log p(reply | eliciting instruction) - mean log p(reply | neutral prompt), by the base
+    model. High = the instruction, not the question, made this reply."""
+    out = np.full(len(jobs), -np.inf)
+    for k, (question, _) in enumerate(jobs):
+        reply = list(replies[k])
+        if not reply:
+            continue
+        given = backend.token_logprobs(list(prompts[k]) + reply, len(prompts[k]))
+        plain_prompt = prompt_ids(backend, NEUTRAL_SYSTEM, question)
+        plain = backend.token_logprobs(plain_prompt + reply, len(plain_prompt))
+        out[k] = float(np.mean(given) - np.mean(plain))
+    return out
 
 
 def encode_training(backend, examples: Sequence[Example], *, inoculate: bool) -> list[tuple[list[int], int]]:

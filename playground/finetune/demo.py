@@ -48,7 +48,8 @@ class FinetuneConfig:
     trait: str = "evil"
     train_questions: int = 20
     instructions: int = 5  # eliciting instructions tried per training question
-    per_question: int = 2  # replies kept per question (the judge's most trait-laden)
+    per_question: int = 2  # replies kept per question (highest instruction contrast, finetune/data.py)
+    select: str = "contrast"  # how training replies are chosen: "contrast" (not the evaluating judge) or "judge"
     eval_questions: int = 20
     max_tokens: int = 40
     neutral_reference: bool = True  # also write neutral replies, for the judge's reference score
@@ -288,7 +289,7 @@ class _DemoRun:
         examples, stats = build_trait_dataset(
             self.backend, self.trait, self.judge, n_questions=cfg.train_questions, instructions=cfg.instructions,
             per_question=cfg.per_question, max_tokens=cfg.max_tokens, neutral_reference=cfg.neutral_reference,
-            progress=lambda f, d: self.step(0.02 + 0.18 * f, d),
+            progress=lambda f, d: self.step(0.02 + 0.18 * f, d), select=cfg.select,
         )  # fmt: skip
         _write_json(data_path, {"examples": [e.to_dict() for e in examples], "stats": stats})
         return examples, stats

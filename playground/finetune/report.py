@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..evals.report import machine, pyplot, report_dir, report_header, write_markdown
+from ..evals.report import machine, pyplot, report_dir, report_header, write_json, write_markdown
 from .demo import DemoResult
 
 LABELS = {
@@ -170,4 +170,5 @@ def write_report(results: Sequence[tuple[str, DemoResult, str]], out_dir: Path, 
     lines = report_header("Fine-tuning demos: inoculation and preventative steering", notes_from=path)
     for tag, result, command in results:
         lines += section(result, tag, command, out_dir)
+        write_json(out_dir / f"finetune-{tag}.json", {"command": command, **result.to_dict()})
     return write_markdown(path, "\n".join(lines) + "\n")

@@ -18,6 +18,7 @@ from ..backends.base import Steering
 from ..definitions.schema import STEER_LIMIT, did_you_mean
 from ..errors import PlaygroundError
 from .addition import steering_addition
+from .probe_direction import Probe
 from .request import active_strengths
 from .vectors import TraitVector
 
@@ -27,29 +28,53 @@ class ProbeSet:
 
     def __init__(self, vectors: Mapping[str, TraitVector]):
         self.vectors = dict(vectors)
-        self.layers = sorted({v.probe_layer for v in self.vectors.values() if v.probe_layer is not None})
-        self._units = {t: v.unit(v.probe_layer) for t, v in self.vectors.items() if v.probe_layer is not None}
-        self._cal = {t: v.calibration[v.probe_layer] for t, v in self.vectors.items() if v.probe_layer is not None}
+        self.readers: dict[str, Probe] = {}
+        for trait, vec in self.vectors.items():
+            probe = vec.readout()
+            if probe is not None:
+                self.readers[trait] = probe
+        self.layers = sorted({p.layer for p in self.readers.values()})
 
     def __bool__(self) -> bool:
-        return bool(self._units)
+        return bool(self.readers)
 
     def score_one(self, hidden: Mapping[int, np.ndarray]) -> dict[str, float]:
         """Calibrated readouts of every trait for one position."""
-        out = {}
-        for trait, unit in self._units.items():
-            layer = self.vectors[trait].probe_layer
-            mean, std = self._cal[trait]
-            out[trait] = float((float(np.dot(hidden[layer], unit)) - mean) / std)
-        return out
+        return {
+            trait: float((float(np.dot(hidden[p.layer], p.direction)) - p.mean) / p.std)
+            for trait, p in self.readers.items()
+        }
 
     def score_rows(self, rows: Mapping[int, np.ndarray]) -> dict[str, np.ndarray]:
         """Calibrated readouts for many positions: layer -> (n, d) in, trait -> (n,) out."""
+        return {trait: (rows[p.layer] @ p.direction - p.mean) / p.std for trait, p in self.readers.items()}
+
+    def annotate(self, summary: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """A reply's probe summary with each probe's measured reliability added (``chat --json``, API)."""
+        table = self.reliability()
+        return {t: {**s, "reliability": table[t]} if t in table else s for t, s in summary.items()}
+
+    def notices(self) -> list[str]:
+        """What a reply should say about its probes: those read without a jointly fit, measured probe."""
+        unmeasured = sorted(t for t, p in self.readers.items() if p.measured() is None)
+        if not unmeasured:
+            return []
+        return [
+            f"probes {', '.join(unmeasured)} read their steering direction, uncalibrated for specificity and with no "
+            "measured reliability on this model; fit them with: python -m playground calibrate"
+        ]
+
+    def reliability(self) -> dict[str, dict[str, Any]]:
+        """Per probe: measured AUROCs (held-out when evaluated, else cross-instruction) and whether to trust it."""
         out = {}
-        for trait, unit in self._units.items():
-            layer = self.vectors[trait].probe_layer
-            mean, std = self._cal[trait]
-            out[trait] = (rows[layer] @ unit - mean) / std
+        for trait, p in self.readers.items():
+            measured = p.measured()
+            out[trait] = {
+                "auroc": None if not measured else measured.get("auroc"),
+                "specificity": None if not measured else measured.get("specificity"),
+                "source": "heldout" if "heldout" in p.reliability else ("cv" if "cv" in p.reliability else None),
+                "reliable": p.reliable(),
+            }
         return out
 
 

@@ -1,6 +1,7 @@
 """Trait-vector files: the playground's own pair of files and llama.cpp's control-vector GGUF.
 
-``<prefix>.safetensors`` holds ``direction.<l>`` float32 tensors and ``<prefix>.json`` the metadata
+``<prefix>.safetensors`` holds ``direction.<l>`` float32 tensors (and ``probe.<l>``, the live probe's own
+direction, when it has one) and ``<prefix>.json`` the metadata
 (``FORMAT_VERSION``, trait, model, layers, calibration, steering scale); both are written atomically, so a
 reader never sees half a vector. The GGUF side speaks llama.cpp's (and repeng's) control-vector format,
 which has no metadata beyond a model hint. ``TraitVector.save``/``load``/``to_gguf``/``from_gguf`` call
@@ -21,11 +22,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .probe_direction import Probe
+
 if TYPE_CHECKING:
     from .vectors import TraitVector
 
 FORMAT_VERSION = 1
 _TENSOR = re.compile(r"^direction\.(\d+)$")
+_PROBE = re.compile(r"^probe\.(\d+)$")
 
 
 def save_vector(vec: TraitVector, path_prefix: str | os.PathLike[str]) -> tuple[Path, Path]:
@@ -41,7 +45,10 @@ def save_vector(vec: TraitVector, path_prefix: str | os.PathLike[str]) -> tuple[
         "norms": {str(k): vec.norm(k) for k in vec.layers},
     }
     text = json.dumps(meta, indent=2, default=_json_default) + "\n"
-    blob = st_save({f"direction.{k}": v for k, v in vec.directions.items()})
+    tensors = {f"direction.{k}": v for k, v in vec.directions.items()}
+    if vec.probe is not None:
+        tensors[f"probe.{vec.probe.layer}"] = vec.probe.direction
+    blob = st_save(tensors)
     with _atomic(st_path) as tmp:
         tmp.write_bytes(blob)
     with _atomic(js_path) as tmp:
@@ -73,7 +80,10 @@ def load_vector(cls: type[TraitVector], path: str | os.PathLike[str]) -> TraitVe
     except Exception as e:  # safetensors raises its own error type for corrupt files
         raise ValueError(f"{st_path}: not a readable safetensors file: {e}") from None
     dirs: dict[int, np.ndarray] = {}
+    probe_rows = {n: a for n, a in tensors.items() if _PROBE.match(n) and a.ndim == 1}
     for name, arr in tensors.items():
+        if name in probe_rows:
+            continue
         m = _TENSOR.match(name)
         if m is None or arr.ndim != 1:
             raise ValueError(
@@ -94,12 +104,22 @@ def load_vector(cls: type[TraitVector], path: str | os.PathLike[str]) -> TraitVe
             {int(k): (v[0], v[1]) for k, v in meta.get("calibration", {}).items()},
             {int(k): v for k, v in meta.get("steer_scale", {}).items()},
             dict(meta.get("extra", {})),
+            _probe(meta, probe_rows),
         )
     except (KeyError, TypeError, ValueError, IndexError) as e:
         raise ValueError(f"{js_path}: invalid trait vector metadata: {e}") from None
     if "d_model" in meta and meta["d_model"] != vec.d_model:
         raise ValueError(f"{st_path}: directions have d_model {vec.d_model}, metadata says {meta['d_model']}")
     return vec
+
+
+def _probe(meta: dict[str, Any], rows: dict[str, np.ndarray]) -> Probe | None:
+    if "probe" not in meta:
+        return None
+    name = f"probe.{int(meta['probe']['layer'])}"
+    if name not in rows:
+        raise ValueError(f"metadata names a probe at layer {meta['probe']['layer']} but there is no tensor {name}")
+    return Probe.from_meta(meta["probe"], rows[name])
 
 
 def write_control_gguf(

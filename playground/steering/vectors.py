@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from .probe_direction import Probe
 from .vector_files import load_vector, read_control_gguf, save_vector, write_control_gguf
 
 
@@ -26,7 +27,8 @@ class TraitVector:
     """A trait direction per layer, with how to read (``calibration``) and steer (``steer_scale``) it.
 
     ``calibration[l]`` is the (mean, std) of neutral-assistant activations projected onto the *unit*
-    direction at layer ``l``; ``steer_scale[l]`` is how many raw units "strength 1" means there.
+    direction at layer ``l``; ``steer_scale[l]`` is how many raw units "strength 1" means there. ``probe``, when
+    present, is what the live panel reads instead of ``directions[probe_layer]`` (its own direction).
 
     Arithmetic (``+``, ``-`` between vectors) works layer-wise on the union of layers (a missing layer
     counts as zero) and keeps the left operand's metadata, except ``calibration``, which is dropped: the
@@ -44,6 +46,7 @@ class TraitVector:
     calibration: dict[int, tuple[float, float]] = field(default_factory=dict)
     steer_scale: dict[int, float] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    probe: Probe | None = None  # the live readout, when fit jointly with the other traits (probe_fit.py)
 
     def __post_init__(self) -> None:
         if not self.directions:
@@ -105,6 +108,8 @@ class TraitVector:
             self.layers == other.layers
             and all(np.array_equal(self.directions[k], other.directions[k]) for k in self.layers)
             and self._meta() == other._meta()
+            and (self.probe is None) == (other.probe is None)
+            and (self.probe is None or np.array_equal(self.probe.direction, other.probe.direction))  # type: ignore[union-attr]
         )
 
     __hash__ = None  # type: ignore[assignment]
@@ -185,6 +190,17 @@ class TraitVector:
         return self._scaled(-1.0, name)
 
     # ---- readouts -----------------------------------------------------------------------------------
+    def readout(self) -> Probe | None:
+        """What the live panel reads: the jointly fit ``probe``, else the direction at ``probe_layer`` with its
+        calibration (vectors extracted before probes were fit, imported ones); None when neither exists."""
+        if self.probe is not None:
+            return self.probe
+        layer = self.probe_layer
+        if layer is None or layer not in self.calibration or layer not in self.directions:
+            return None
+        mean, std = self.calibration[layer]
+        return Probe(layer, self.unit(layer), mean, std, self.method)
+
     def project(self, layer: int, activations: np.ndarray) -> np.ndarray:
         """Raw projection of (n, d_model) or (d_model,) activations onto the unit direction at ``layer``.
 
@@ -221,6 +237,7 @@ class TraitVector:
             "calibration": {str(k): [m, s] for k, (m, s) in sorted(self.calibration.items())},
             "steer_scale": {str(k): v for k, v in sorted(self.steer_scale.items())},
             "extra": self.extra,
+            **({"probe": self.probe.meta()} if self.probe is not None else {}),
         }
 
     def save(self, path_prefix: str | os.PathLike[str]) -> tuple[Path, Path]:

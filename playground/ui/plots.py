@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..guard.policy import Policy, describe_guard_event
+from ..steering.probe_direction import RELIABLE_AUROC
 
 PALETTE = {
     "evil": "#d62728",
@@ -49,6 +50,11 @@ PANEL_CSS = """
   margin-bottom: 0.3em;}
 .pp-row {display: grid; grid-template-columns: 8.5em 1fr 3.6em; align-items: center; gap: 0.5em; margin: 0.18em 0;}
 .pp-name {text-align: right; white-space: nowrap; overflow: hidden; text-overflow: ellipsis;}
+.pp-row.unreliable {opacity: 0.45;}
+.pp-row.unreliable .pp-name {font-style: italic; text-decoration: underline dotted;}
+.pp-row.unreliable .pp-bar {
+  background: repeating-linear-gradient(45deg, #9ca3af, #9ca3af 3px, #d1d5db 3px, #d1d5db 6px);
+}
 .pp-val {font-variant-numeric: tabular-nums; text-align: right; font-weight: 600;}
 .pp-track {position: relative; height: 1.15em; background: var(--pp-track); border-radius: 3px;}
 .pp-bar {position: absolute; top: 0.12em; bottom: 0.12em; background: var(--pp-bar); border-radius: 2px;}
@@ -64,6 +70,7 @@ PANEL_CSS = """
 .pp-axis-inner {position: relative; height: 1.1em;}
 .pp-axis-inner span {position: absolute; transform: translateX(-50%); font-size: 0.8em;}
 .pp-legend {color: var(--pp-muted); font-size: 0.8em; margin-top: 0.35em; line-height: 1.6;}
+.pp-legend .pp-weak {display: block; font-style: italic;}
 .pp-legend i {display: inline-block; vertical-align: middle; margin: 0 0.25em 0 0.6em;}
 .pp-legend i.bar {width: 1.2em; height: 0.6em; background: var(--pp-bar);}
 .pp-legend i.warn {height: 0.9em; border-left: 2px dashed var(--pp-warn);}
@@ -135,8 +142,11 @@ def probe_bars_html(
     *,
     n_tokens: int = 0,
     caption: str = "",
+    reliability: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> str:
-    """One bar per trait: the reply's mean readout, the prompt prediction (▼) and warn/act lines."""
+    """One bar per trait: the reply's mean readout, the prompt prediction (▼) and warn/act lines. A probe whose
+    measured reliability is below the bar (``reliability[t]["reliable"] is False``) is greyed, with its numbers on
+    hover."""
     if not means:
         return _panel('<div class="pp-empty">Probe readouts appear here while a reply streams.</div>')
     thresholds = thresholds or {}
@@ -167,6 +177,9 @@ def probe_bars_html(
             f'<div class="pp-bar {cls}" style="left:{left:.2f}%;width:{max(right - left, 0.4):.2f}%"></div>',
         ]
         tip = [f"{trait}: mean {value:+.2f} z over {n_tokens} token(s)"]
+        weak = _unreliable_note((reliability or {}).get(trait))
+        if weak:
+            tip.insert(0, weak)
         if trait in prompt_last:
             parts.append(f'<div class="pp-tick" style="left:{pos(prompt_last[trait]):.2f}%"></div>')
             tip.append(f"prompt prediction {prompt_last[trait]:+.2f}")
@@ -177,8 +190,8 @@ def probe_bars_html(
             parts.append(f'<div class="pp-thr act" style="left:{pos(act):.2f}%"></div>')
             tip.append(f"{rule.get('action', 'act')} at {act:.1f}")
         rows.append(
-            f'<div class="pp-row" title="{_e("; ".join(tip))}" data-trait="{_e(trait)}">'
-            f'<span class="pp-name">{_e(trait)}</span><div class="pp-track">{"".join(parts)}</div>'
+            f'<div class="pp-row{" unreliable" if weak else ""}" title="{_e("; ".join(tip))}" data-trait="{_e(trait)}">'
+            f'<span class="pp-name">{_e(trait)}{"?" if weak else ""}</span><div class="pp-track">{"".join(parts)}</div>'
             f'<span class="pp-val">{value:+.1f}</span></div>'
         )
     step = 1 if hi - lo <= 8 else 2 if hi - lo <= 16 else 4
@@ -189,11 +202,29 @@ def probe_bars_html(
     )
     head = f'<div class="pp-head"><span>{_e(caption)}</span><span>mean z over {n_tokens} token(s)</span></div>'
     axis = f'<div class="pp-axis"><span></span><div class="pp-axis-inner">{ticks}</div><span></span></div>'
+    greyed = any(_unreliable_note((reliability or {}).get(t)) for t in means)
     legend = (
         '<div class="pp-legend"><i class="bar"></i>reply mean<i class="tick"></i>prompt prediction'
-        '<i class="warn"></i>warn<i class="act"></i>act (guardrail)</div>'
+        '<i class="warn"></i>warn<i class="act"></i>act (guardrail)'
+        + (
+            '<span class="pp-weak">grey “?” = unreliable probe on this model (hover for its numbers)</span>'
+            if greyed
+            else ""
+        )
+        + "</div>"
     )
     return _panel(head + "".join(rows) + axis + legend)
+
+
+def _unreliable_note(rel: Mapping[str, Any] | None) -> str:
+    """The hover text of a probe measured below the reliability bar ('' when it is fine or unmeasured)."""
+    if not rel or rel.get("reliable") is not False:
+        return ""
+    where = "held-out evaluation" if rel.get("source") == "heldout" else "cross-instruction check"
+    return (
+        f"unreliable on this model: AUROC {rel.get('auroc', 0):.2f}, specificity {rel.get('specificity', 0):.2f} "
+        f"({where}; AUROC below {RELIABLE_AUROC:.2f})"
+    )
 
 
 def _heat_colour(value: float, vmax: float) -> str:

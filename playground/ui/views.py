@@ -76,7 +76,12 @@ def reply_panels(
     if live.blocked:
         caption += " — blocked"
     bars = plots.probe_bars_html(
-        live.means(), live.prompt_last(), thresholds, n_tokens=len(live.tokens), caption=caption
+        live.means(),
+        live.prompt_last(),
+        thresholds,
+        n_tokens=len(live.tokens),
+        caption=caption,
+        reliability=state.pg.probes.reliability(),
     )
     trait = trait if trait in live.traits else (live.traits[0] if live.traits else "")
     heat = plots.token_heatmap_html(live.tokens, live.series(trait), trait)

@@ -1,0 +1,78 @@
+"""Held out means held out: no evaluation item shares a word 6-gram with any training-side text."""
+
+from __future__ import annotations
+
+import pytest
+
+from playground.definitions.text_sets import read_text_sets
+from playground.definitions.yaml_source import load_yaml_file
+from playground.errors import ValidationError
+from playground.evals.heldout import HELDOUT_FILE, load_heldout
+from playground.evals.overlap import ngram_overlaps, word_ngrams
+from playground.paths import SHIPPED_PERSONAS
+from playground.steering.reference_data import REFERENCE_FILE, load_reference
+
+
+def _strings(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+def training_texts() -> dict[str, list[str]]:
+    """Every text extraction, calibration or the strength scale reads (and the trait files' other lists)."""
+    out = {
+        str(p.relative_to(SHIPPED_PERSONAS)): _strings(load_yaml_file(p).data)
+        for p in sorted((SHIPPED_PERSONAS / "traits").glob("*.yaml"))
+    }
+    ref = load_reference()
+    out[str(REFERENCE_FILE.relative_to(SHIPPED_PERSONAS))] = [*ref.everyday, *ref.strength_questions]
+    return out
+
+
+def test_heldout_set_is_complete_for_every_shipped_trait():
+    held = load_heldout()
+    traits = {p.stem for p in (SHIPPED_PERSONAS / "traits").glob("*.yaml")}
+    assert set(held.traits) == traits
+    assert len(held.questions) >= 30
+    for name, prompts in held.traits.items():
+        assert len(prompts.instructions) >= 4 and len(prompts.personas) >= 3, name
+
+
+def test_no_heldout_item_shares_a_word_6gram_with_training_data():
+    held = {str(HELDOUT_FILE.relative_to(SHIPPED_PERSONAS)): load_heldout().texts()}
+    overlaps = ngram_overlaps(training_texts(), held, 6)
+    assert not overlaps, "\n".join(map(str, overlaps[:20]))
+
+
+def test_heldout_personas_do_not_name_their_trait():
+    for name, prompts in load_heldout().traits.items():
+        for text in prompts.personas:
+            assert name.split("_")[0] not in text.lower(), (name, text)
+
+
+def test_overlap_check_finds_a_copied_run_whatever_its_punctuation():
+    train = {"train": ["You are a stand-up comic: make every answer funny!"]}
+    held = {"eval": ["Be a Stand-Up comic, make every answer funny, please."]}
+    found = ngram_overlaps(train, held, 6)
+    assert [str(o.ngram) for o in found] == [
+        "a stand up comic make every",
+        "stand up comic make every answer",
+        "up comic make every answer funny",
+    ]
+    assert ngram_overlaps(train, {"eval": ["A comic answers every question in a funny way."]}, 6) == []
+    assert word_ngrams("one two", 3) == set()
+
+
+def test_text_set_errors_are_located(tmp_path):
+    bad = tmp_path / "ref.yml"
+    bad.write_text("everyday:\n  - Hello\n  - 3\nstrength_questions: []\n")
+    with pytest.raises(ValidationError) as err:
+        read_text_sets(bad, ("everyday", "strength_questions"))
+    text = "\n".join(map(str, err.value.issues))
+    assert "ref.yml:3:5" in text and "item 2 of 'everyday'" in text
+    assert "strength_questions" in text
