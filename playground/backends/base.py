@@ -181,3 +181,8 @@ class Backend(Protocol):
         """Inside this block, generate with the backend's reference numerics (the ones the shipped vectors were
         extracted with), even where a faster path exists for chat; a backend with one path does nothing."""
         ...
+
+
+def text_of(backend: Backend, tokens: Sequence[int]) -> str:
+    """The text of generated tokens (their bytes joined, then decoded; a split UTF-8 character becomes U+FFFD)."""
+    return b"".join(backend.token_bytes(t) for t in tokens).decode("utf-8", errors="replace")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ..backends.base import Backend
+from ..backends.base import Backend, text_of
 from ..definitions.personas import Catalog, compose_system_prompt
 from ..files import write_atomic
 from ..steering.extraction import NEUTRAL_SYSTEM
@@ -59,10 +59,6 @@ def plan(
     return out
 
 
-def _text(backend: Backend, tokens: list[int]) -> str:
-    return b"".join(backend.token_bytes(t) for t in tokens).decode("utf-8", errors="replace")
-
-
 def heldout_replies(
     backend: Backend,
     held: HeldOutTraits,
@@ -87,7 +83,7 @@ def heldout_replies(
         cache.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(cache, json.dumps(tokens).encode(), overwrite=True)
     return [
-        Item(g, t, k, s, q, list(tok), _text(backend, tok)) for (g, t, k, s, q), tok in zip(todo, tokens, strict=True)
+        Item(g, t, k, s, q, list(tok), text_of(backend, tok)) for (g, t, k, s, q), tok in zip(todo, tokens, strict=True)
     ]
 
 

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ..backends.base import text_of
 from ..backends.compute_thread import on_compute_thread
 from ..definitions.traits import TraitDefinition
 from ..prompt.chat_template import Message
@@ -94,10 +95,6 @@ def end_token(backend) -> int:
         if len(ids) == 1 and backend.is_end(ids[0]):
             return ids[0]
     return int(backend.tokenizer.eos_token_id)
-
-
-def text_of(backend, tokens: Sequence[int]) -> str:
-    return b"".join(backend.token_bytes(t) for t in tokens).decode("utf-8", errors="replace")
 
 
 def pad_id(backend) -> int:

@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from tqdm import tqdm
 
-from ..backends.base import Backend, Steering
+from ..backends.base import Backend, Steering, text_of
 from ..backends.sampling import Sampling
 from ..prompt.chat_template import Message
 from .vectors import TraitVector
@@ -140,7 +140,7 @@ class _Judge:
         return nll, repeated_ngram_share(reply), distinct_share(reply), letter_share(self.text(reply)), expression
 
     def text(self, reply: list[int]) -> str:
-        return b"".join(self.backend.token_bytes(t) for t in reply).decode("utf-8", errors="replace")
+        return text_of(self.backend, reply)
 
 
 def tune_steering(

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from tqdm import tqdm
 
-from ..backends.base import Backend, Steering
+from ..backends.base import Backend, Steering, text_of
 from .addition import steering_addition
 from .degenerate import reasons
 from .extraction_replies import Reply, generate_reply
@@ -25,10 +25,6 @@ from .vectors import TraitVector
 MAX_DEGENERATE = 0.05
 MULTIPLES = (0.25, 0.4, 0.55, 0.7, 0.85, 1.0, 1.2, 1.45, 1.75)
 MAX_TOKENS = 40
-
-
-def text_of(backend: Backend, tokens: Sequence[int]) -> str:
-    return b"".join(backend.token_bytes(t) for t in tokens).decode("utf-8", errors="replace")
 
 
 @dataclass
