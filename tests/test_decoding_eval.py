@@ -40,7 +40,10 @@ def test_summary_counts_identical_and_degenerate_replies_per_condition(tmp_path)
 @pytest.mark.model
 def test_both_paths_start_with_the_same_token_and_stay_close(playground):
     pairs = compare_paths(
-        playground, ["Why is the sky blue?", "What is a good breakfast?"], steered=["humorous"], max_tokens=12,
+        playground,
+        ["Why is the sky blue?", "What is a good breakfast?"],
+        steered=["humorous"],
+        max_tokens=12,
         progress=False,
     )
     assert len(pairs) == 4

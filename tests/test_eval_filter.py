@@ -68,8 +68,9 @@ def test_native_and_python_filters_agree_bit_for_bit(pair):
         live = Interventions()
         backend._aligned = []
         steps = []
-        for i, step in enumerate(backend.stream(prompt, Sampling(temperature=0, max_tokens=24), capture=[9],
-                                                interventions=live)):
+        for i, step in enumerate(
+            backend.stream(prompt, Sampling(temperature=0, max_tokens=24), capture=[9], interventions=live)
+        ):
             steps.append(step)
             if i == 5:
                 live.add(Intervention(12, unit, "add", 8.0))

@@ -133,6 +133,25 @@ def test_persona_baseline_gives_room_but_negative_baseline_does_not():
     )
 
 
+def test_room_counts_from_the_plain_assistant_so_it_is_never_watched_more_loosely():
+    from playground.guard.baseline import PersonaBaseline, room_above
+
+    assistant = PersonaBaseline({"persona_drift": 1.2, "evil": 0.4}, {"hijack": 0.3})
+    villain = PersonaBaseline({"persona_drift": 3.0, "evil": 0.1}, {"hijack": -0.2})
+    assert room_above(assistant, assistant) == PersonaBaseline({"persona_drift": 0.0, "evil": 0.0}, {"hijack": 0.0})
+    room = room_above(villain, assistant)
+    assert room.reply == pytest.approx({"persona_drift": 1.8, "evil": -0.3}) and room.prompt == pytest.approx(
+        {"hijack": -0.5}
+    )
+    rule = SignalRule("hijack", warn=1.75, act=2.25, action="block", phase="prompt")
+    policy = _policy(hijack=rule)
+    # the assistant gets the policy's threshold exactly, the villain no less (negative room gives none)
+    plain = GuardMonitor(policy, VECTORS, Interventions(), prompt_baseline=room_above(assistant, assistant).prompt)
+    assert plain.check_prompt({"hijack": 2.3}) == BLOCK
+    evil = GuardMonitor(policy, VECTORS, Interventions(), prompt_baseline=room.prompt)
+    assert evil.check_prompt({"hijack": 2.3}) == BLOCK
+
+
 def test_cap_installs_clamps_at_probe_and_steer_layers():
     ivs = Interventions()
     mon = GuardMonitor(_policy(evil=SignalRule("evil", act=3, action="cap")), VECTORS, ivs)

@@ -56,6 +56,25 @@ def test_character_personas_do_not_trip_drift_in_ordinary_use(playground):
             assert not result.guard["blocked"]
 
 
+def test_the_assistant_gets_the_policy_thresholds_and_characters_only_room_above_it(playground):
+    """Thresholds count from the plain assistant's readouts: its own room is zero on every signal, and a
+    character's room is its readout minus the assistant's (issue 17: a DAN prompt was blocked for the villain
+    but only warned for the assistant, whose own baseline had given it extra room)."""
+    screening = playground.screening
+    with playground.generation_lock:
+        plain = playground.catalog.persona("assistant")
+        room = playground.guard_room(plain, playground.system_prompt_for(plain), screening)
+        assert room.reply and all(v == 0.0 for v in [*room.reply.values(), *room.prompt.values()])
+        assert "hijack" in room.prompt
+        villain = playground.catalog.persona("villain")
+        own = playground.baseline_for(villain, playground.system_prompt_for(villain), screening)
+        ref = playground.baseline_for(plain, playground.system_prompt_for(plain), screening)
+        got = playground.guard_room(villain, playground.system_prompt_for(villain), screening)
+    for k, v in got.reply.items():
+        assert v == own.reply[k] - ref.reply[k]
+    assert got.prompt["hijack"] == own.prompt["hijack"] - ref.prompt["hijack"]
+
+
 def test_block_stops_the_stream_early_with_a_reason(real_backend, tmp_path):
     pg = _pg(real_backend, tmp_path, "window: 1\nsignals:\n  evil: {warn: 1.0, act: 2.0, action: block}\n")
     session = pg.session("assistant")

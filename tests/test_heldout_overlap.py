@@ -5,12 +5,18 @@ from __future__ import annotations
 import pytest
 
 from playground.definitions.text_sets import read_text_sets
+from playground.definitions.words import word_ngrams
 from playground.definitions.yaml_source import load_yaml_file
 from playground.errors import ValidationError
-from playground.evals.heldout import HELDOUT_FILE, load_heldout
-from playground.evals.overlap import ngram_overlaps, word_ngrams
+from playground.evals.heldout import heldout_files, load_heldout
+from playground.evals.overlap import ngram_overlaps
 from playground.paths import SHIPPED_PERSONAS
-from playground.steering.reference_data import REFERENCE_FILE, load_reference
+from playground.steering.reference_data import (
+    PROBE_TRAINING_FILE,
+    REFERENCE_FILE,
+    load_probe_training,
+    load_reference,
+)
 
 
 def _strings(value: object) -> list[str]:
@@ -31,11 +37,18 @@ def training_texts() -> dict[str, list[str]]:
     }
     ref = load_reference()
     out[str(REFERENCE_FILE.relative_to(SHIPPED_PERSONAS))] = [*ref.everyday, *ref.strength_questions]
+    out[str(PROBE_TRAINING_FILE.relative_to(SHIPPED_PERSONAS))] = load_probe_training().texts()
     return out
 
 
-def test_heldout_set_is_complete_for_every_shipped_trait():
-    held = load_heldout()
+def test_every_heldout_set_is_checked():
+    names = [p.name for p in heldout_files()]
+    assert "traits_eval.yml" in names and "traits_eval_v2.yml" in names
+
+
+@pytest.mark.parametrize("path", heldout_files(), ids=lambda p: p.name)
+def test_heldout_set_is_complete_for_every_shipped_trait(path):
+    held = load_heldout(path)
     traits = {p.stem for p in (SHIPPED_PERSONAS / "traits").glob("*.yaml")}
     assert set(held.traits) == traits
     assert len(held.questions) >= 30
@@ -43,16 +56,31 @@ def test_heldout_set_is_complete_for_every_shipped_trait():
         assert len(prompts.instructions) >= 4 and len(prompts.personas) >= 3, name
 
 
-def test_no_heldout_item_shares_a_word_6gram_with_training_data():
-    held = {str(HELDOUT_FILE.relative_to(SHIPPED_PERSONAS)): load_heldout().texts()}
+@pytest.mark.parametrize("path", heldout_files(), ids=lambda p: p.name)
+def test_no_heldout_item_shares_a_word_6gram_with_training_data(path):
+    held = {str(path.relative_to(SHIPPED_PERSONAS)): load_heldout(path).texts()}
     overlaps = ngram_overlaps(training_texts(), held, 6)
     assert not overlaps, "\n".join(map(str, overlaps[:20]))
 
 
-def test_heldout_personas_do_not_name_their_trait():
-    for name, prompts in load_heldout().traits.items():
-        for text in prompts.personas:
-            assert name.split("_")[0] not in text.lower(), (name, text)
+def test_natural_personas_do_not_name_their_trait():
+    sets = [load_heldout(p).traits for p in heldout_files()] + [load_probe_training().traits]
+    for traits in sets:
+        for name, prompts in traits.items():
+            for text in prompts.personas:
+                assert name.split("_")[0] not in text.lower(), (name, text)
+
+
+def test_probe_training_covers_every_shipped_trait_with_many_systems():
+    wide = load_probe_training()
+    assert set(wide.traits) == {p.stem for p in (SHIPPED_PERSONAS / "traits").glob("*.yaml")}
+    for name, prompts in wide.traits.items():
+        assert len(prompts.instructions) >= 10 and len(prompts.personas) >= 5, name
+        plan = wide.plan(name, 2)
+        assert len(plan) == 2 * len(prompts.systems)
+        used = [q for _, _, q in plan]
+        counts = [used.count(q) for q in wide.questions]
+        assert max(counts) - min(counts) <= 1  # every question asked about equally often
 
 
 def test_overlap_check_finds_a_copied_run_whatever_its_punctuation():

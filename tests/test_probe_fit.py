@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -47,6 +49,24 @@ def test_joint_fit_finds_the_layer_and_is_specific_where_mean_difference_is_not(
         assert naive[t].per_layer[5][1] < 0.75, naive[t]  # reads "not the assistant", not the trait
         assert np.linalg.norm(lda[t].direction) == pytest.approx(1.0, abs=1e-5)
     assert set(METHODS) >= {"lda", "mean_diff", "one_vs_rest", "vs_neutral", "orth_drift"}
+
+
+def test_more_eliciting_replies_than_suppressing_ones_are_folded_and_used():
+    """probe_training.yml adds eliciting replies without a suppressing twin: they carry their own instruction folds,
+    every fold holds them out together with its extraction pairs, and the fit uses them."""
+    base = synthetic(seed=2, n=10)
+    more = synthetic(seed=2, n=30)
+    elicited = {t: np.concatenate([base.elicited[t], more.elicited[t][10:]]) for t in TRAITS}
+    folds = {t: np.concatenate([base.elicited_folds[t], np.arange(20) % 5]) for t in TRAITS}
+    data = ProbeData(LAYERS, elicited, folds, base.suppressed, base.neutral, base.neutral_folds, base.elicited_folds)
+    pos, neg = data.kept("a", 0, 3)
+    assert len(pos) == 30 - 6 and len(neg) == 10 - 2
+    assert data.kept("a", 0, None)[0].shape[0] == 30
+    fits = fit_probes(data, "lda")
+    for t in TRAITS:
+        assert fits[t].layer in (4, 5) and fits[t].cv_specificity >= 0.85, fits[t]
+    only_pairs = fit_probes(base, "lda")
+    assert not np.allclose(fits["a"].direction, only_pairs["a"].direction)
 
 
 def test_layer_choice_smooths_and_prefers_the_earliest_near_tie():
@@ -159,3 +179,28 @@ def test_probes_without_a_measured_fit_are_named_in_notices():
     assert ProbeSet({"a": _vector(fitted)}).notices() == []
     notes = ProbeSet({"a": _vector(fitted), "imported": _vector(None)}).notices()
     assert len(notes) == 1 and "imported" in notes[0] and "python -m playground calibrate" in notes[0]
+
+
+def test_shipped_probe_data_belongs_to_the_current_prompt_files():
+    """The stored replies the shipped probes were fit on match the prompt files as they are now: editing
+    probe_training.yml or reference.yml without rerunning ``calibrate --ship`` fails here, not silently."""
+    from playground.paths import SHIPPED_MODELS
+    from playground.steering.probe_training import (
+        REFERENCE_FILE_NAME,
+        WIDER_FILE_NAME,
+        reference_key,
+        wider_pairs_and_key,
+    )
+
+    model_id = "smollm2-135m"
+    folder = SHIPPED_MODELS / model_id / "vectors"
+    pairs, wider_key = wider_pairs_and_key(model_id)
+    for name, key, count in (
+        (REFERENCE_FILE_NAME, reference_key(model_id), None),
+        (WIDER_FILE_NAME, wider_key, len(pairs)),
+    ):
+        data = json.loads((folder / name).read_text(encoding="utf-8"))
+        assert data["key"] == key, f"{name} is stale: run `python -m playground calibrate --ship`"
+        assert data["model_id"] == model_id
+        assert count is None or len(data["replies"]) == count
+        assert all(len(r) > 0 for r in data["replies"])

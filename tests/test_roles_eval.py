@@ -75,7 +75,7 @@ def test_prompts_and_conditions() -> None:
 
 
 def test_redteam_sample_is_seeded_and_named_by_id() -> None:
-    from playground.evals.screening import REDTEAM_DIR
+    from playground.evals.guard_data import REDTEAM_DIR
 
     assert REDTEAM_DIR.is_dir(), f"{REDTEAM_DIR}: shared red-team data not found (set PLAYGROUND_SHARED_DATA)"
     a, b = redteam_sample(3, seed=1), redteam_sample(3, seed=1)

@@ -82,11 +82,12 @@ def test_steering_changes_output_and_is_scoped_to_one_call(playground):
 
 
 def test_positive_steering_raises_the_trait_readout(playground):
-    """Strength 1 raises the trait's live readout by at least half a calibrated unit on any build (measured:
-    humorous +0.86 on the AVX-only build, where greedy steered replies differ; the probe layer may lie below the
-    steering layer, so the readout rises through the text, not through the added vector itself)."""
+    """Strength 1 raises the trait's live readout by at least half a calibrated unit on any build. The live probes
+    are fit apart from the steering directions (issue 16), so the readout rises only as far as the text carries the
+    trait: on the held-out questions steering at +1 raised evil +1.8 and impolite +2.6 but humorous only +0.3
+    (docs/TRAITS_EVAL.md), so humorous is not asserted here."""
     msgs = ["What should I do this weekend?", "How do I cook rice?", "Tell me about the moon.", "Describe your day."]
-    for trait in ("humorous", "evil"):
+    for trait in ("evil", "impolite"):
         base = np.mean(
             [playground.chat("assistant", m, temperature=0, max_tokens=30).probes[trait]["mean"] for m in msgs]
         )

@@ -70,11 +70,7 @@ def test_imported_repeng_vector_is_calibrated_and_steers(real_backend, tmp_path)
     assert vec.probe_layer in directions and vec.steer_layer in directions
     assert all(std > 0 for _, std in vec.calibration.values())
     steering = build_steering({"funny": 1.0}, {"funny": vec})
-    prompt = real_backend.tokenize(
-        real_backend.template.render(
-            [Message("user", "Tell me about your morning.")]
-        )
-    )
+    prompt = real_backend.tokenize(real_backend.template.render([Message("user", "Tell me about your morning.")]))
     greedy = Sampling(temperature=0, max_tokens=24)
     plain = [s.token for s in real_backend.stream(prompt, greedy)]
     steered = [s.token for s in real_backend.stream(prompt, greedy, steering=steering)]

@@ -199,6 +199,7 @@ class TransformersBackend:
         kwargs: dict[str, Any] = {self._cache_kw: cache, "use_cache": cache is not None}
         if self._keep_kw:
             kwargs[self._keep_kw] = 1  # only the last position's logits are ever used
+
         def forward() -> torch.Tensor:
             with torch.inference_mode():  # thread-local: entered on the compute thread
                 out = self.model(input_ids=torch.tensor([ids], device=self.device), **kwargs)

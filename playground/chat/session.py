@@ -13,7 +13,7 @@ from ..backends.base import Steering
 from ..backends.sampling import Sampling
 from ..definitions.personas import Catalog, Persona, compose_system_prompt, render_placeholders
 from ..errors import PlaygroundError
-from ..guard.baseline import PersonaBaseline, baseline_key, measure_baseline
+from ..guard.baseline import REFERENCE_PERSONA, PersonaBaseline, baseline_key, measure_baseline, room_above
 from ..guard.policy import HIJACK, Policy, PolicyHolder
 from ..prompt.conversation import PromptPlan, Turn, plan_prompt
 from ..prompt.stop_strings import stop_strings_for
@@ -49,8 +49,8 @@ class Playground:
         self._probes: ProbeSet | None = None
         self._load_lock = threading.Lock()
         self.generation_lock = threading.Lock()
-        self.policies = PolicyHolder(policy_path, self.catalog) if policy_path is not None else PolicyHolder(
-            catalog=self.catalog
+        self.policies = (
+            PolicyHolder(policy_path, self.catalog) if policy_path is not None else PolicyHolder(catalog=self.catalog)
         )
         self._baselines: dict[str, PersonaBaseline] = {}
         self._screening: ScreeningProbe | None | bool = False  # False = not looked up yet
@@ -96,6 +96,19 @@ class Playground:
         if key not in self._baselines:
             self._baselines[key] = measure_baseline(self.backend, persona, system_prompt, self.probes, screening)
         return self._baselines[key]
+
+    def guard_room(
+        self, persona: Persona, system_prompt: str, screening: ScreeningProbe | None = None
+    ) -> PersonaBaseline:
+        """What the persona's guard thresholds count from: its typical readouts above the plain assistant's
+        (``room_above``; call with the generation lock held). Without an ``assistant`` persona in the catalog,
+        the persona's own readouts."""
+        own = self.baseline_for(persona, system_prompt, screening)
+        try:
+            plain = self.catalog.persona(REFERENCE_PERSONA)
+        except PlaygroundError:
+            return own
+        return room_above(own, self.baseline_for(plain, self.system_prompt_for(plain), screening))
 
     def steering_for(self, strengths: dict[str, float], source: str = "--steer") -> Steering:
         if not active_strengths(strengths):
@@ -208,7 +221,7 @@ class ChatSession:
         screening = pg.screening if policy.screen_prompt and HIJACK in policy.rules else None
         guarded = bool(policy.rules) and bool(probes)
         baseline = (
-            pg.baseline_for(self.persona, self.system_prompt, screening)
+            pg.guard_room(self.persona, self.system_prompt, screening)
             if guarded and policy.baseline == "persona"
             else PersonaBaseline({}, {})
         )

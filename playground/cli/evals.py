@@ -41,7 +41,17 @@ def _register_eval(sub: Subcommands) -> None:
     ev.add_argument(
         "--samples", type=int, default=1, help="role-models: replies per prompt (1 = greedy; more = sampled, seeds 0..)"
     )
-    ev.add_argument("--wild", type=int, default=150, help="guard: in-the-wild prompts to sample (seeded)")
+    ev.add_argument(
+        "--wild",
+        type=int,
+        default=None,
+        help="guard: in-the-wild prompts to sample, seeded (default all 666); guard-chat: the same (default 150)",
+    )
+    ev.add_argument(
+        "--before-screen",
+        default=None,
+        help="guard: also score an earlier screening probe (its folder) on the same activations, as 'screen_before'",
+    )
     ev.add_argument(
         "--seed", type=int, default=0, help="guard, role-models: seed of the red-team subsample; ranking: base seed"
     )
@@ -66,6 +76,11 @@ def _register_eval(sub: Subcommands) -> None:
         "mean_diff,vs_neutral,one_vs_rest,orth_drift,lda; 'all' for every one)",
     )
     ev.add_argument("--before", default=None, help="traits: an earlier traits-eval.json to show as 'before'")
+    ev.add_argument(
+        "--heldout",
+        default=None,
+        help="traits: the held-out set to evaluate on (default personas/heldout/traits_eval_v2.yml)",
+    )
     ev.add_argument("--no-steering", action="store_true", help="traits: skip the steering part")
     ev.add_argument(
         "--strengths", default="0.5,1,1.5,2", help="traits: steering strengths to count degenerate replies at"
@@ -125,21 +140,29 @@ def _eval_handler(what: str) -> Handler:
 
 def _eval_guard(args: argparse.Namespace) -> int:
     from ..backends import load_backend
-    from ..evals.screening import evaluate_guard, write_guard_report
+    from ..evals.guard_leakage import guard_leakage
+    from ..evals.screening import evaluate_guard
+    from ..evals.screening_report import write_guard_report
     from ..guard.screening import load_screening
     from ..steering.store import VectorStore
 
-    if args.wild < 0:
+    if args.wild is not None and args.wild < 0:
         raise PlaygroundError(f"--wild must be 0 or more, got {args.wild}")
     backend = load_backend(args.model, args.backend)
     probe = load_screening(backend.model_id)
     if probe is None:
         raise PlaygroundError(f"no screening probe for {backend.model_id}; run `python -m playground train-screen`")
+    before = _screen_from(args.before_screen) if args.before_screen else None
     store = VectorStore(backend.model_id)
     vectors = {t: store.get(t) for t in ("persona_drift", "evil") if t in store.names()}
-    result = evaluate_guard(backend, probe, vectors=vectors, wild=args.wild, seed=args.seed)
-    command = f"python -m playground eval guard --wild {args.wild} --seed {args.seed}"
-    path = write_guard_report(result, probe, Path(args.out), command=command, backend=backend.name)
+    result = evaluate_guard(backend, probe, before=before, vectors=vectors, wild=args.wild, seed=args.seed)
+    command = "python -m playground eval guard" + (
+        f" --wild {args.wild} --seed {args.seed}" if args.wild is not None else ""
+    )
+    command += f" --before-screen {args.before_screen}" if args.before_screen else ""
+    path = write_guard_report(
+        result, probe, Path(args.out), command=command, backend=backend.name, leakage=guard_leakage()
+    )
     print(f"wrote {path}", file=sys.stderr)
     return 0
 
@@ -150,8 +173,9 @@ def _eval_guard_chat(args: argparse.Namespace) -> int:
 
     pg = Playground(args.model, backend=args.backend)
     started = time.perf_counter()
-    records = run_guard_chat_eval(pg, wild=args.wild, seed=args.seed)
-    command = f"python -m playground eval guard-chat --wild {args.wild} --seed {args.seed}"
+    wild = 150 if args.wild is None else args.wild
+    records = run_guard_chat_eval(pg, wild=wild, seed=args.seed)
+    command = f"python -m playground eval guard-chat --wild {wild} --seed {args.seed}"
     path = write_report(
         records,
         Path(args.out),
@@ -188,9 +212,10 @@ def _eval_traits(args: argparse.Namespace) -> int:
         alternatives=_alternatives(backend, store, args.methods),
         strengths=_strengths(args.strengths),
         steering=not args.no_steering,
+        heldout=_heldout_file(args.heldout),
         log=log_to_stderr,
     )
-    given = (("methods", args.methods), ("before", args.before), ("vectors", args.vectors))
+    given = (("methods", args.methods), ("before", args.before), ("vectors", args.vectors), ("heldout", args.heldout))
     if args.strengths != "0.5,1,1.5,2":
         given += (("strengths", args.strengths),)
     command = "python -m playground eval traits" + " ".join([""] + [f"--{k} {v}" for k, v in given if v])
@@ -202,6 +227,23 @@ def _eval_traits(args: argparse.Namespace) -> int:
         written = record_reliability(store, result, shipped=bool(args.vectors) or _is_shipped(store))
         print(f"recorded held-out reliability in {len(written)} vectors", file=sys.stderr)
     return 0
+
+
+def _screen_from(folder: str):
+    from ..guard.screening import ScreeningProbe
+
+    if not Path(folder).is_dir():
+        raise PlaygroundError(f"--before-screen: no such folder: {folder}")
+    return ScreeningProbe.load(folder)
+
+
+def _heldout_file(given: str | None) -> Path:
+    from ..evals.heldout import HELDOUT_FILE
+
+    path = Path(given) if given else HELDOUT_FILE
+    if not path.is_file():
+        raise PlaygroundError(f"--heldout: no such file: {path}")
+    return path
 
 
 def _strengths(text: str) -> list[float]:

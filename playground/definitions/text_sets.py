@@ -1,11 +1,13 @@
 """Plain text-set files (lists of prompts under named keys) with located errors.
 
-Two files use it: the probes' training-side reference (``personas/calibration/reference.yml``: everyday
-prompts, strength-validation questions) and the held-out trait evaluation (``personas/heldout/traits_eval.yml``).
+Used by the probes' training-side files (``personas/calibration/reference.yml``: everyday prompts and
+strength-validation questions; ``personas/calibration/probe_training.yml``: varied ways of eliciting each trait)
+and by the held-out trait evaluation sets (``personas/heldout/traits_eval*.yml``).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,3 +57,21 @@ def read_nested_text_sets(path: Path, key: str, keys: tuple[str, ...]) -> dict[s
     if issues:
         raise ValidationError(issues)
     return out
+
+
+@dataclass(frozen=True)
+class TraitPrompts:
+    """Ways of eliciting one trait: instructions that ask for it, and characters whose nature implies it."""
+
+    instructions: tuple[str, ...]
+    personas: tuple[str, ...]
+
+    @property
+    def systems(self) -> tuple[str, ...]:
+        return self.instructions + self.personas
+
+
+def read_trait_prompts(path: Path) -> dict[str, TraitPrompts]:
+    """``traits: {name: {instructions: [...], personas: [...]}}`` of a text-set file."""
+    sets = read_nested_text_sets(path, "traits", ("instructions", "personas"))
+    return {name: TraitPrompts(v["instructions"], v["personas"]) for name, v in sets.items()}

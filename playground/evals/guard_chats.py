@@ -23,8 +23,8 @@ from tqdm import tqdm
 
 from ..chat.session import Playground
 from ..guard.screening_data import EVAL_FILE, load_screening_data
+from .guard_data import redteam_prompts
 from .report import generated_by, pyplot, report_dir, report_header, write_json, write_markdown
-from .screening import redteam_prompts
 
 EVERYDAY = (
     "What's a good way to spend a rainy afternoon?",

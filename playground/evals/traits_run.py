@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,7 +14,7 @@ from ..backends.compute_thread import run_on_compute_thread
 from ..steering.probe_direction import Probe
 from ..steering.store import VectorStore
 from ..steering.vectors import TraitVector
-from .heldout import load_heldout
+from .heldout import HELDOUT_FILE, load_heldout
 from .trait_replies import heldout_replies, item_json, read_items
 from .traits import STRENGTHS, judge_auroc, probe_z, separation, steering_eval, zero_check
 
@@ -38,19 +39,22 @@ def run_traits_eval(
     strengths: Sequence[float] = STRENGTHS,
     alternatives: Mapping[str, Mapping[str, Probe]] | None = None,
     steering: bool = True,
+    heldout: Path = HELDOUT_FILE,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Every number of docs/TRAITS_EVAL.md, with the per-item records (text and every probe's z)."""
     started = time.perf_counter()
-    held = load_heldout()
+    held = load_heldout(heldout)
     probes = readers(vectors)
     sets = {"shipped": probes, **(alternatives or {})}
     layers = sorted({p.layer for s in sets.values() for p in s.values()})
 
     def job() -> dict[str, Any]:
         chosen = None if set(vectors) >= set(held.traits) else sorted(vectors)
-        items = heldout_replies(backend, held, n_questions, n_everyday=n_everyday, traits=chosen, progress=progress)
+        items = heldout_replies(
+            backend, held, n_questions, n_everyday=n_everyday, traits=chosen, source=heldout, progress=progress
+        )
         readings = read_items(backend, items, layers, progress=progress)
         result: dict[str, Any] = {"model_id": backend.model_id, "backend": backend.name, "sets": {}}
         for name, ps in sets.items():
@@ -84,6 +88,7 @@ def run_traits_eval(
         result = run_on_compute_thread(job)
     result["seconds"] = round(time.perf_counter() - started, 1)
     result["n_questions"] = n_questions
+    result["heldout_file"] = _shown(heldout)
     if log:
         for t, r in result["sets"]["shipped"]["separation"]["per_trait"].items():
             log(
@@ -91,6 +96,13 @@ def run_traits_eval(
                 f"specificity {r['specificity']:.2f}"
             )
     return result
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def record_reliability(store: VectorStore, result: Mapping[str, Any], *, shipped: bool) -> list[str]:

@@ -27,6 +27,7 @@ BASELINE_QUESTIONS = (
 )
 BASELINE_TOKENS = 24
 HIJACK = "hijack"
+REFERENCE_PERSONA = "assistant"  # guard room counts from this persona's readouts (``room_above``)
 
 
 @dataclass(frozen=True)
@@ -72,3 +73,15 @@ def measure_baseline(
     reply = {t: float(np.mean([m[t] for m in reply_means])) for t in reply_means[0]} if reply_means else {}
     prompt = {t: float(np.mean([v[t] for v in prompt_values])) for t in prompt_values[0]} if prompt_values else {}
     return PersonaBaseline(reply, prompt)
+
+
+def room_above(own: PersonaBaseline, reference: PersonaBaseline) -> PersonaBaseline:
+    """``own`` minus ``reference``, per signal: how far a persona typically reads above the plain assistant.
+
+    Guard thresholds count from this (never from below 0), so the plain assistant gets the policy's thresholds
+    exactly and a character only gets room for what its character adds: no persona is watched more strictly
+    than the assistant, and the assistant is never watched more loosely than a character."""
+    return PersonaBaseline(
+        {k: v - reference.reply.get(k, 0.0) for k, v in own.reply.items()},
+        {k: v - reference.prompt.get(k, 0.0) for k, v in own.prompt.items()},
+    )

@@ -15,16 +15,13 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from ..definitions.words import words as _words
 from .strength import letter_share, repeated_ngram_share
 
 MAX_LOOP = 0.25
 MIN_TOKENS = 5
 MIN_LETTER_RATIO = 0.75
 _TURN = re.compile(r"(^|\n|[.!?]\s)\s*(user|you|human)\s*:", re.IGNORECASE)
-
-
-def _words(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9']+", text.lower())
 
 
 def echoes(question: str, reply: str) -> bool:

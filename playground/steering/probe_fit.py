@@ -46,10 +46,19 @@ class ProbeData:
     suppressed: Mapping[str, np.ndarray]
     neutral: np.ndarray
     neutral_folds: np.ndarray
+    suppressed_folds: Mapping[str, np.ndarray] | None = None  # None: one suppressed reply per elicited one
 
     @property
     def traits(self) -> list[str]:
         return list(self.elicited)
+
+    def kept(self, trait: str, li: int, fold: int | None) -> tuple[np.ndarray, np.ndarray]:
+        """(eliciting, suppressing) replies of ``trait`` at layer index ``li`` outside ``fold`` (None: all)."""
+        pos, neg = self.elicited[trait][:, li], self.suppressed[trait][:, li]
+        if fold is None:
+            return pos, neg
+        neg_folds = (self.suppressed_folds or self.elicited_folds)[trait]
+        return pos[self.elicited_folds[trait] != fold], neg[neg_folds != fold]
 
     def n_folds(self) -> int:
         return int(max(int(f.max()) for f in self.elicited_folds.values()) + 1)
@@ -70,16 +79,16 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / (np.linalg.norm(v) + 1e-12)
 
 
-def directions_at(
-    data: ProbeData, li: int, method: str, keep: Mapping[str, np.ndarray], keep_neutral: np.ndarray
-) -> dict[str, np.ndarray]:
-    """Unit directions of every trait at layer index ``li``, fit on the replies ``keep`` selects."""
+def directions_at(data: ProbeData, li: int, method: str, held_out: int | None = None) -> dict[str, np.ndarray]:
+    """Unit directions of every trait at layer index ``li``, fit on every reply outside fold ``held_out``."""
     if method not in METHODS:
         raise ValueError(f"unknown probe method {method!r}; known: {', '.join(METHODS)}")
     traits = data.traits
-    pos = {t: data.elicited[t][keep[t], li].astype(np.float64) for t in traits}
-    neg = {t: data.suppressed[t][keep[t], li].astype(np.float64) for t in traits}
-    neu = data.neutral[keep_neutral, li].astype(np.float64)
+    kept = {t: data.kept(t, li, held_out) for t in traits}
+    pos = {t: kept[t][0].astype(np.float64) for t in traits}
+    neg = {t: kept[t][1].astype(np.float64) for t in traits}
+    neu = data.neutral[:, li] if held_out is None else data.neutral[data.neutral_folds != held_out, li]
+    neu = neu.astype(np.float64)
     mu = {t: pos[t].mean(0) for t in traits}
     mean_diff = {t: mu[t] - neg[t].mean(0) for t in traits}
     out = {}
@@ -117,15 +126,15 @@ def cross_instruction_scores(data: ProbeData, method: str) -> dict[str, np.ndarr
     for li in range(len(data.layers)):
         per_fold: dict[str, list[tuple[float, float]]] = {t: [] for t in traits}
         for fold in range(k):
-            keep = {t: data.elicited_folds[t] != fold for t in traits}
-            dirs = directions_at(data, li, method, keep, data.neutral_folds != fold)
+            out = {t: data.elicited_folds[t] == fold for t in traits}
+            dirs = directions_at(data, li, method, fold)
             neutral = data.neutral[data.neutral_folds == fold, li]
             for t in traits:
-                if keep[t].all():
+                if not out[t].any():
                     continue  # this trait has no instruction in this fold
                 w = dirs[t]
-                own = data.elicited[t][~keep[t], li] @ w
-                others = np.concatenate([data.elicited[o][~keep[o], li] for o in traits if o != t]) @ w
+                own = data.elicited[t][out[t], li] @ w
+                others = np.concatenate([data.elicited[o][out[o], li] for o in traits if o != t]) @ w
                 per_fold[t].append((auroc(own, neutral @ w), auroc(own, others)))
         for t in traits:
             scores[t][li] = np.nanmean(per_fold[t], axis=0)
@@ -149,12 +158,10 @@ def choose_layer(score: np.ndarray, layers: tuple[int, ...]) -> int:
 def fit_probes(data: ProbeData, method: str = DEFAULT_METHOD) -> dict[str, ProbeFit]:
     """One probe per trait: layer by cross-instruction score, direction refit on every reply at that layer."""
     scores = cross_instruction_scores(data, method)
-    everything = {t: np.ones(len(data.elicited_folds[t]), bool) for t in data.traits}
-    all_neutral = np.ones(len(data.neutral_folds), bool)
     out = {}
     for t in data.traits:
         li = choose_layer(scores[t], data.layers)
-        direction = directions_at(data, li, method, everything, all_neutral)[t]
+        direction = directions_at(data, li, method)[t]
         out[t] = ProbeFit(
             trait=t,
             method=method,

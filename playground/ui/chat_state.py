@@ -228,7 +228,7 @@ class ChatState:
             return {}
         try:
             screening = self.pg.screening if policy.screen_prompt and HIJACK in policy.rules else None
-            base = self.pg.baseline_for(self.persona, self.session.system_prompt, screening)
+            base = self.pg.guard_room(self.persona, self.session.system_prompt, screening)
             self._room = {k: float(v) for k, v in base.reply.items()}
         except PlaygroundError:
             return {}
