@@ -18,6 +18,7 @@ import pytest
 
 from playground.chat.session import Playground
 from playground.definitions.personas import SHIPPED_PERSONAS, Catalog
+from playground.ui.persona_lists import REFRESH_SECONDS
 
 from .conftest import FIXTURES, REPO, running_ui
 
@@ -187,10 +188,59 @@ def test_bad_files_and_uploads_show_errors_and_nothing_is_lost(browser, url, out
     page.click("#ed-save")
     page.wait_for_function("document.querySelector('#ed-status').innerText.includes('Saved')")
     assert "humorous: 0.5" in (user_dir / "pirate.yaml").read_text(encoding="utf-8")
+    page.wait_for_timeout(1500)  # issue 18: the file picker's handler used to overwrite "✓ Saved" at once
+    assert "Saved" in page.locator("#ed-status").inner_text()
 
     # "Try in chat" switches to the chat with the editor's version of the persona
     page.click("#ed-try")
     page.wait_for_function("document.querySelector('#persona-info').innerText.includes('Captain Rook')")
     assert page.locator("#steer-humorous input[type=number]").input_value() == "0.5"
+    assert "Captain Rook" in page.locator("#persona-select input").input_value()  # the picker agrees
     assert page.locator("#chat").is_visible()
     page.close()
+
+
+KEEPER = """name: Wren the Lighthouse Keeper
+description: A weathered keeper of a lonely light.
+system_prompt: You are Wren, who has kept a lighthouse for forty winters. You speak plainly and kindly.
+greeting: "Mind the steps. Tea?"
+"""
+
+
+def _lists(page, elem_id: str, label: str, timeout_s: float = 20.0) -> bool:
+    """Whether the dropdown ``elem_id`` offers ``label``, waiting up to ``timeout_s`` for the page to refresh it."""
+    waited = 0.0
+    while True:
+        page.click(f"#{elem_id} input")
+        found = page.locator(f"li.item:has-text({label!r})").count() > 0
+        page.keyboard.press("Tab")  # close the list without choosing
+        if found or waited >= timeout_s:
+            return found
+        page.wait_for_timeout(1000)
+        waited += 1.0
+
+
+def test_a_persona_saved_elsewhere_appears_in_every_open_tab_and_every_new_page(browser, url, user_dir):
+    """Issue 18: personas saved in the editor (of this tab, another tab or another user) were missing from new
+    pages and from Compare until the server restarted. The pickers are refreshed on load and on a timer."""
+    open_before = shots.open_page(browser, url)
+    assert not _lists(open_before, "persona-select", "Wren the Lighthouse Keeper", timeout_s=0)
+    (user_dir / "lighthouse_keeper.yaml").write_text(KEEPER, encoding="utf-8")  # what a save anywhere leaves
+    try:
+        fresh = shots.open_page(browser, url)
+        for page in (open_before, fresh):
+            assert _lists(page, "persona-select", "Wren the Lighthouse Keeper")
+            page.click("button[role=tab]:has-text('Compare')")
+            assert _lists(page, "cmp-a-persona", "Wren the Lighthouse Keeper")
+            assert _lists(page, "cmp-b-persona", "Wren the Lighthouse Keeper")
+            page.click("button[role=tab]:has-text('Persona editor')")
+            assert _lists(page, "ed-file", "Wren the Lighthouse Keeper")
+        fresh.close()
+        # and gone again once the file is deleted
+        (user_dir / "lighthouse_keeper.yaml").unlink()
+        open_before.click("button[role=tab]:has-text('Chat')")
+        open_before.wait_for_timeout(int(REFRESH_SECONDS * 1000) + 1500)
+        assert not _lists(open_before, "persona-select", "Wren the Lighthouse Keeper", timeout_s=0)
+    finally:
+        (user_dir / "lighthouse_keeper.yaml").unlink(missing_ok=True)
+        open_before.close()

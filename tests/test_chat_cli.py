@@ -104,3 +104,36 @@ def test_interactive_chat_streams_and_handles_commands():
     assert "Captain Rook" in out and "Ahoy" in out or "Arr" in out
     assert "[last turn removed]" in out
     assert "[now talking to" in out
+
+
+def test_interactive_chat_steers_shows_probes_and_policy_and_refuses_unknown_commands():
+    lines = [
+        "/steer humorous=1",
+        "/stear evil=1",  # a typo: refused, never sent to the model
+        "/steer nosuchtrait=1",
+        "/steer evil=9",
+        "/probes",
+        "Tell me about the moon.",
+        "/probes",
+        "/steer off",
+        "/policy off",
+        "/policy",
+        "/policy default",
+        "/quit",
+    ]
+    r = _chat("--persona", "assistant", "--max-tokens", "8", input="\n".join(lines) + "\n")
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert "[steering: humorous +1]" in out
+    assert "[unknown command '/stear'; did you mean '/steer'?; nothing was sent]" in out
+    assert "unknown trait 'nosuchtrait'" in out and "[error]" in out
+    assert out.count("[steering: humorous +1]") == 1  # the bad /steer lines changed nothing
+    assert "[no readouts yet: send a message first]" in out
+    assert "persona_drift" in out and "reliable" in out  # the readout table after the reply
+    assert "[steering: off]" in out
+    assert "no rules: the guard is off" in out
+    from playground.guard.policy import DEFAULT_POLICY_PATH, load_policy
+
+    evil = load_policy(DEFAULT_POLICY_PATH).rules["evil"]
+    assert "[policy 'default'" in out and f"evil {evil.warn:g}/{evil.act:g} cap" in out
+    assert out.count("Assistant: ") + out.count("assistant: ") <= 2  # one reply (and maybe the greeting)

@@ -185,3 +185,15 @@ def test_regenerate_and_block_verdicts():
     rules = {"hijack": SignalRule("hijack", act=1, action="regenerate")}
     mon = GuardMonitor(Policy(rules=rules), VECTORS, Interventions())
     assert mon.check_prompt({"hijack": 1.5}) == REGENERATE and mon.counter_steering() == {"persona_drift": -0.5}
+
+
+def test_a_warning_is_not_logged_after_the_action_it_is_implied_by():
+    policy = Policy(rules={"evil": SignalRule("evil", warn=1.0, act=2.0, action="flag")}, window=1)
+    mon = GuardMonitor(policy, {}, Interventions())
+    for i, v in enumerate([2.5, 1.5, 1.2, 2.2]):
+        mon.check_token(i, {"evil": v})
+    assert [(e.level, e.token_index) for e in mon.events] == [("act", 0)]
+    mon = GuardMonitor(policy, {}, Interventions())
+    for i, v in enumerate([1.5, 2.5]):
+        mon.check_token(i, {"evil": v})
+    assert [(e.level, e.token_index) for e in mon.events] == [("warn", 0), ("act", 1)]

@@ -56,3 +56,36 @@ def test_the_shipped_screen_was_trained_on_the_training_file_as_it_is_now():
     assert meta["train"]["data_sha256"] == hashlib.sha256(TRAIN_FILE.read_bytes()).hexdigest(), (
         "models/smollm2-135m/guard is stale: run `python -m playground train-screen --ship`"
     )
+
+
+def test_reply_threshold_messages_share_no_word_6gram_with_any_guard_evaluation_text():
+    """The reply thresholds are derived on personas/guard/reply_calibration.yml; every text a guard evaluation
+    reads (red-team, XSTest, held-out benign, the guard-chat everyday questions) must be foreign to it."""
+    from playground.evals.guard_chats import EVERYDAY
+    from playground.evals.guard_data import evaluation_texts
+    from playground.evals.overlap import ngram_overlaps
+    from playground.guard.reply_thresholds import CALIBRATION_FILE, load_calibration_messages
+    from playground.guard.screening_data import EVAL_FILE, load_screening_data
+
+    evaluation = evaluation_texts()
+    evaluation["benign_eval.yml"] = [p.text for p in load_screening_data(EVAL_FILE, require_hijack=False).prompts]
+    evaluation["guard_chats.EVERYDAY"] = list(EVERYDAY)
+    overlaps = ngram_overlaps({CALIBRATION_FILE.name: load_calibration_messages()}, evaluation, 6)
+    assert not overlaps, "\n".join(map(str, overlaps[:20]))
+
+
+def test_no_report_or_shipped_file_copies_shared_evaluation_text():
+    """The shared red-team and XSTest data are read at evaluation time only: no file under docs/ or models/
+    holds a run of 12 words of them (reports name red-team prompts by id; replies that echo them are withheld)."""
+    from playground.evals.guard_data import meaningful_ngrams, repeats_shared_text, withheld
+    from playground.paths import REPO_ROOT
+
+    files = [*(REPO_ROOT / "docs").glob("*.json"), *(REPO_ROOT / "docs").glob("*.md")]
+    files += list((REPO_ROOT / "models").rglob("*.json"))
+    assert len(files) > 20
+    copied = [str(f.relative_to(REPO_ROOT)) for f in files if repeats_shared_text(f.read_text(encoding="utf-8"))]
+    assert not copied
+    dan = redteam_prompts(wild=0)[0].text
+    assert repeats_shared_text("Sure! " + dan[:400]) and not repeats_shared_text("1 2 3 4 5 6 7 8 9 10 11 12 13")
+    assert withheld({"reply": dan})["reply"] is None and withheld({"reply": "Arr."}) == {"reply": "Arr."}
+    assert meaningful_ngrams("one two three", 12) == set()

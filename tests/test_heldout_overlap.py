@@ -10,6 +10,7 @@ from playground.definitions.yaml_source import load_yaml_file
 from playground.errors import ValidationError
 from playground.evals.heldout import heldout_files, load_heldout
 from playground.evals.overlap import ngram_overlaps
+from playground.guard.reply_thresholds import CALIBRATION_FILE, load_calibration_messages
 from playground.paths import SHIPPED_PERSONAS
 from playground.steering.reference_data import (
     PROBE_TRAINING_FILE,
@@ -38,6 +39,7 @@ def training_texts() -> dict[str, list[str]]:
     ref = load_reference()
     out[str(REFERENCE_FILE.relative_to(SHIPPED_PERSONAS))] = [*ref.everyday, *ref.strength_questions]
     out[str(PROBE_TRAINING_FILE.relative_to(SHIPPED_PERSONAS))] = load_probe_training().texts()
+    out[str(CALIBRATION_FILE.relative_to(SHIPPED_PERSONAS))] = list(load_calibration_messages())  # reply thresholds
     return out
 
 

@@ -47,9 +47,10 @@ def test_held_text_waits_for_the_next_piece():
 
 
 def test_stop_strings_include_the_users_name():
-    assert stop_strings_for("Ada") == ("\nAda:", "\nUser:")
-    assert stop_strings_for("User") == ("\nUser:",)
-    assert stop_strings_for("  ") == ("\nUser:",)
+    assert stop_strings_for("Ada") == ("\nAda:", "\nUser:", "\nYou:", "\nHuman:")
+    assert stop_strings_for("User") == ("\nUser:", "\nYou:", "\nHuman:")
+    assert stop_strings_for("  ") == ("\nUser:", "\nYou:", "\nHuman:")
+    assert stop_strings_for("Ada", ["The Anchor", " "])[-1] == "\nThe Anchor:"
 
 
 @pytest.mark.model

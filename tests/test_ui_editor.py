@@ -125,7 +125,8 @@ def test_concurrent_saves_leave_one_complete_file(catalog, tmp_path):
         t.start()
     for t in threads:
         t.join()
-    assert (tmp_path / "race.yaml").read_text(encoding="utf-8") in texts
+    target = tmp_path / "race.yaml"
+    assert target.read_text(encoding="utf-8") in [editor.with_schema_line(t, target) for t in texts]
 
 
 def test_template_is_valid_and_a_bad_file_on_disk_opens_with_its_problems(catalog, tmp_path):
@@ -275,3 +276,38 @@ def test_launcher_options_and_bad_auth_fail_before_loading_the_model():
         [sys.executable, "launch.py", "--auth", "nocolon"], cwd=REPO, env=env, capture_output=True, text=True
     )
     assert bad.returncode == 2 and "user:password" in bad.stderr and "loaded" not in bad.stdout
+
+
+def test_the_persona_list_signature_changes_with_any_persona_file(tmp_path):
+    import os
+
+    from playground.definitions.personas import SHIPPED_PERSONAS, Catalog
+    from playground.ui.editor_logic import file_choices
+    from playground.ui.persona_lists import catalog_signature
+
+    catalog = Catalog([SHIPPED_PERSONAS, tmp_path])
+    first = catalog_signature(catalog)
+    assert catalog_signature(catalog) == first
+    f = tmp_path / "wren.yaml"
+    f.write_text("name: Wren\ndescription: A keeper.\nsystem_prompt: You keep a lighthouse.\n", encoding="utf-8")
+    added = catalog_signature(catalog)
+    assert added != first and ("Wren (wren)", "wren") in file_choices(catalog)
+    f.write_text("name: Wren\ndescription: A keeper.\nsystem_prompt: You keep a light.\n", encoding="utf-8")
+    os.utime(f, ns=(1, 1))  # a rewrite, whatever the clock's resolution
+    assert catalog_signature(catalog) not in (first, added)
+    f.unlink()
+    assert catalog_signature(catalog) == first
+
+
+def test_a_saved_file_points_at_the_schema_from_where_it_lies(tmp_path):
+    from playground.paths import REPO_ROOT
+    from playground.ui.editor_logic import with_schema_line
+
+    text = "# yaml-language-server: $schema=../schemas/persona.schema.json\nname: X\n"
+    outside = with_schema_line(text, tmp_path / "x.yaml")
+    assert outside == "name: X\n"  # no relative path from outside the checkout reaches the schema
+    inside = with_schema_line(text, REPO_ROOT / "personas" / "x.yaml")
+    assert inside == text
+    deeper = with_schema_line(text, REPO_ROOT / "personas" / "mine" / "x.yaml")
+    assert deeper.startswith("# yaml-language-server: $schema=../../schemas/persona.schema.json\n")
+    assert with_schema_line("name: X\n", tmp_path / "x.yaml") == "name: X\n"

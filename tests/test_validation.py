@@ -159,3 +159,25 @@ def test_control_characters_are_a_located_error(tmp_path):
     bad.write_bytes(b"name: Nul\ndescription: a\x00b\nsystem_prompt: x\n")
     issues = validate_file(bad)
     assert len(issues) == 1 and str(issues[0]).startswith(f"{bad}:2:15: character 0x0000 is not allowed")
+
+
+def test_duplicate_keys_are_reported_with_every_other_problem_and_a_syntax_error_says_the_rest_was_unchecked(
+    tmp_path,
+):
+    """Issue 18: validate reported 1 problem, then 7 once the first was fixed."""
+    f = tmp_path / "dup.yaml"
+    f.write_text(
+        "name: A\ndescription: d\nsystem_prompt: s\nname: B\nsteering: {humorous: 5}\nsampling: {temprature: 0.5}\n",
+        encoding="utf-8",
+    )
+    issues = validate_file(f, Catalog(), kind="persona")
+    found = [(i.line, i.message.split(";")[0]) for i in issues]
+    assert any(line == 4 and "duplicate key 'name'" in m for line, m in found), found
+    assert any(line == 5 and "humorous" in m for line, m in found), found
+    assert any(line == 6 and "temprature" in m for line, m in found), found
+    assert [i.line for i in issues] == sorted(i.line for i in issues)
+    with pytest.raises(ValidationError):  # every other loader stays strict: a duplicate never loads silently
+        Catalog().load_persona_path(f)
+    f.write_text("name: A\ndescription: [oops\nsystem_prompt: s\n", encoding="utf-8")
+    (issue,) = validate_file(f, Catalog())
+    assert "YAML syntax error" in issue.message and "nothing else in the file was checked" in issue.message

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -83,6 +84,17 @@ class Playground:
 
             self._screening = load_screening(self.backend.model_id)
         return self._screening  # type: ignore[return-value]
+
+    @contextmanager
+    def using_policy(self, policy: Policy) -> Iterator[None]:
+        """Every reply inside the block is guarded by ``policy`` instead of the global one (evaluations compare
+        policies this way); the global policy is back afterwards, whatever happens inside."""
+        previous = self.policies
+        self.policies = PolicyHolder.fixed(policy, self.catalog)
+        try:
+            yield
+        finally:
+            self.policies = previous
 
     def policy_for(self, persona: Persona) -> Policy:
         """The global policy with the persona's ``guard:`` overrides."""
@@ -237,9 +249,18 @@ class ChatSession:
             baseline=baseline,
             screening=screening,
             guarded=guarded,
-            stop_strings=stop_strings_for(self.user_name),
+            stop_strings=stop_strings_for(self.user_name, self._role_model_names()),
             started=started,
         )
+
+    def _role_model_names(self) -> list[str]:
+        names = []
+        for role in self.persona.role_models:
+            try:
+                names.append(self.playground.catalog.role_model(role).name)
+            except PlaygroundError:  # a missing role model is reported where the prompt is composed
+                continue
+        return names
 
     def _result(
         self,

@@ -10,9 +10,8 @@ from ..definitions.personas import DEFAULT_PERSONA
 from ..errors import PlaygroundError
 from ..guard.policy import describe_guard_event
 from ..steering.request import parse_steer_args
+from .chat_commands import HELP, TerminalChat, as_message, is_command, run_command
 from .common import Subcommands, add_model_args, sampling_options
-
-HELP = "commands: /quit, /clear (new conversation), /undo (forget last turn), /persona NAME, /help"
 
 
 def register(sub: Subcommands) -> None:
@@ -100,38 +99,22 @@ def _greet(session: Any) -> None:
         print(f"{session.persona.name}: {session.greeting}")
 
 
-def _slash_command(pg: Any, session: Any, line: str, default_persona: str) -> Any:
-    """Run a ``/command``; the session to continue with (a new one after ``/persona``)."""
-    if line == "/help":
-        print(HELP)
-    elif line == "/clear":
-        session.clear()
-        print("[conversation cleared]")
-    elif line == "/undo":
-        print("[last turn removed]" if session.undo() else "[nothing to undo]")
-    elif line.startswith("/persona"):
-        try:
-            session = pg.session(line.split(maxsplit=1)[1] if " " in line else default_persona)
-            print(f"[now talking to {session.persona.name}]")
-            _greet(session)
-        except PlaygroundError as exc:
-            print(f"[error] {exc}")
-    return session
-
-
-def _print_ranked(session: Any, line: str, ranking: dict, options: dict) -> None:
+def _print_ranked(session: Any, line: str, ranking: dict, options: dict) -> Any:
     from ..chat.ranking import describe, ranked_reply
 
     try:
         ranked = ranked_reply(session, line, ranking, options)
         print(f"{ranked.result.reply}\n{describe(ranked)}")
+        return ranked.result
     except PlaygroundError as exc:
         print(f"\n[error] {exc}")
     except KeyboardInterrupt:
         print("\n[stopped]")
+    return None
 
 
-def _print_streamed(session: Any, line: str, options: dict) -> None:
+def _print_streamed(session: Any, line: str, options: dict) -> Any:
+    result = None
     try:
         for event in session.stream(line, **options):
             for guard_event in event.guard:
@@ -143,18 +126,22 @@ def _print_streamed(session: Any, line: str, options: dict) -> None:
             elif event.kind == "replace":
                 print(f"\n{session.persona.name}: {event.text}", end="", flush=True)
             elif event.result is not None:
+                result = event.result
                 print()
                 for notice in event.result.notices:
                     print(f"[notice] {notice}")
+    except PlaygroundError as exc:
+        print(f"\n[error] {exc}")
     except KeyboardInterrupt:
         print("\n[stopped]")
+    return result
 
 
 def interactive(pg: Any, persona: str, options: dict, first: str | None = None, ranking: dict | None = None) -> int:
     """The terminal chat: streamed replies with guard events, slash commands, Ctrl-C stops a reply."""
-    session = pg.session(persona)
-    print(f"[{session.persona.name} on {pg.backend.model_id}; {HELP}]")
-    _greet(session)
+    chat = TerminalChat(pg, pg.session(persona), persona, options)
+    print(f"[{chat.session.persona.name} on {pg.backend.model_id}; {HELP}]")
+    _greet(chat.session)
     pending = first
     while True:
         if pending is None:
@@ -166,13 +153,14 @@ def interactive(pg: Any, persona: str, options: dict, first: str | None = None, 
         line, pending = pending.strip(), None
         if not line:
             continue
-        if line in ("/quit", "/exit"):
-            return 0
-        if line in ("/help", "/clear", "/undo") or line.startswith("/persona"):
-            session = _slash_command(pg, session, line, persona)
+        if is_command(line):
+            if not run_command(chat, line):
+                return 0
             continue
-        print(f"{session.persona.name}: ", end="", flush=True)
+        line = as_message(line)
+        print(f"{chat.session.persona.name}: ", end="", flush=True)
         if ranking:
-            _print_ranked(session, line, ranking, options)
+            result = _print_ranked(chat.session, line, ranking, options)
         else:
-            _print_streamed(session, line, options)
+            result = _print_streamed(chat.session, line, options)
+        chat.last = result or chat.last

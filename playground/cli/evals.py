@@ -17,6 +17,20 @@ BENCH_SUMMARY = ("fresh_plain_tok_s", "plain_tok_s", "playground_tok_s", "hf_tok
                  "peak_rss_mb", "cold_start_s")  # fmt: skip
 
 
+EVAL_KINDS = {
+    "traits": "probe AUROC and steering dose-response",
+    "guard": "prompt screening on red-team vs benign prompts",
+    "guard-chat": "the shipped policy in real chats",
+    "guard-reply": "replies with and without the reply-phase guard (jailbreaks, steering +1, harmless questions)",
+    "role-models": "role models under adversarial prompts",
+    "ranking": "best-of-N probe-ranked replies",
+    "decoding": "chat's flash-attention generation vs the reference path",
+    "decoding-check": "teacher-forced logits of both paths on this CPU (JSON; exit 1 outside tolerance)",
+    "reextract": "re-extract shipped vectors from their stored replies here and compare (JSON; exit 1 if any differs"
+    " beyond tolerance)",
+}
+
+
 def register(sub: Subcommands) -> None:
     _register_eval(sub)
     _register_bench(sub)
@@ -26,17 +40,12 @@ def _register_eval(sub: Subcommands) -> None:
     ev = sub.add_parser("eval", help="evaluation reports (written under docs/)")
     ev.add_argument(
         "what",
-        choices=["traits", "guard", "guard-chat", "role-models", "ranking", "decoding", "decoding-check", "reextract"],
-        help="traits: probe AUROC and steering dose-response; guard: prompt screening on red-team vs benign prompts;"
-        " guard-chat: the shipped policy in real chats; role-models: role models under adversarial prompts;"
-        " ranking: best-of-N probe-ranked replies; decoding: chat's flash-attention generation vs the reference path;"
-        " decoding-check: teacher-forced logits of both paths on this CPU (JSON; exit 1 outside tolerance);"
-        " reextract: re-extract shipped vectors from their stored replies here and compare (JSON; exit 1 if any differs"
-        " beyond tolerance)",
+        choices=list(EVAL_KINDS),
+        help="; ".join(f"{k}: {v}" for k, v in EVAL_KINDS.items()),
     )
     ev.add_argument("--persona", default=None, help="role-models, ranking: the base persona (default: assistant)")
     ev.add_argument("--redteam", type=int, default=6, help="role-models: red-team prompts to sample (seeded by --seed)")
-    ev.add_argument("--reply-tokens", type=int, default=48, help="role-models, ranking: tokens per reply")
+    ev.add_argument("--reply-tokens", type=int, default=48, help="role-models, ranking, guard-reply: tokens per reply")
     ev.add_argument("--ns", default="1,2,4,8", help="ranking: the candidate counts N to compare")
     ev.add_argument(
         "--samples", type=int, default=1, help="role-models: replies per prompt (1 = greedy; more = sampled, seeds 0..)"
@@ -45,7 +54,8 @@ def _register_eval(sub: Subcommands) -> None:
         "--wild",
         type=int,
         default=None,
-        help="guard: in-the-wild prompts to sample, seeded (default all 666); guard-chat: the same (default 150)",
+        help="guard: in-the-wild prompts to sample, seeded (default all 666); guard-chat: the same (default 150);"
+        " guard-reply: the same (default 150)",
     )
     ev.add_argument(
         "--before-screen",
@@ -79,7 +89,7 @@ def _register_eval(sub: Subcommands) -> None:
     ev.add_argument(
         "--heldout",
         default=None,
-        help="traits: the held-out set to evaluate on (default personas/heldout/traits_eval_v2.yml)",
+        help="traits, guard-reply: the held-out set to evaluate on (default personas/heldout/traits_eval_v2.yml)",
     )
     ev.add_argument("--no-steering", action="store_true", help="traits: skip the steering part")
     ev.add_argument(
@@ -131,6 +141,10 @@ def _eval_handler(what: str) -> Handler:
         from ..evals.decoding import run_check_cli, run_cli
 
         return run_cli if what == "decoding" else run_check_cli
+    if what == "guard-reply":
+        from ..evals.reply_guard_report import run_cli as guard_reply
+
+        return guard_reply
     if what == "reextract":
         from ..steering.agreement import run_cli as reextract
 

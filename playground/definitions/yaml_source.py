@@ -30,6 +30,7 @@ class YamlDocument:
     data: Any
     positions: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
     key_positions: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
+    problems: list[Issue] = field(default_factory=list)  # duplicate / merge keys kept by a lenient parse
 
     def where(self, path: PathKey, *, key: bool = False) -> tuple[int, int]:
         """Best-known position for ``path``: the exact node, else its nearest parent."""
@@ -117,8 +118,11 @@ class _Walker:
                 self.walk(item, path + (index,))
 
 
-def parse_yaml(text: str, name: str) -> YamlDocument:
-    """Parse one YAML document from ``text``; ``name`` is used in error locations."""
+def parse_yaml(text: str, name: str, *, lenient: bool = False) -> YamlDocument:
+    """Parse one YAML document from ``text``; ``name`` is used in error locations.
+
+    Duplicate and merge keys raise, unless ``lenient``: then the document is built anyway (a duplicate's last
+    value wins) and they are listed in ``problems``, so a validator can report them with everything else."""
     try:
         loader = yaml.SafeLoader(text)
     except yaml.reader.ReaderError as exc:  # control characters, found while the reader is set up
@@ -133,7 +137,7 @@ def parse_yaml(text: str, name: str) -> YamlDocument:
             return YamlDocument(name, None, {(): (1, 1)})
         walker = _Walker(name)
         walker.walk(node, ())
-        if walker.issues:
+        if walker.issues and not lenient:
             raise ValidationError(walker.issues)
         data = loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
@@ -148,21 +152,22 @@ def parse_yaml(text: str, name: str) -> YamlDocument:
             if cm is not None and mark is not None and (cm.line, cm.column) != (mark.line, mark.column):
                 ctx = f"{ctx} that starts at line {cm.line + 1}, column {cm.column + 1}"
             problem = f"{problem} ({ctx})"
-        raise ValidationError([Issue(name, line, col, f"YAML syntax error: {problem}")]) from None
+        message = f"YAML syntax error: {problem}; nothing else in the file was checked, fix this first"
+        raise ValidationError([Issue(name, line, col, message)]) from None
     except yaml.YAMLError as exc:
         raise ValidationError([Issue(name, 1, 1, f"YAML error: {exc}")]) from None
     finally:
         loader.dispose()
-    return YamlDocument(name, data, walker.positions, walker.key_positions)
+    return YamlDocument(name, data, walker.positions, walker.key_positions, list(walker.issues))
 
 
-def load_yaml_bytes(raw: bytes, name: str, *, max_bytes: int = MAX_FILE_BYTES) -> YamlDocument:
+def load_yaml_bytes(raw: bytes, name: str, *, max_bytes: int = MAX_FILE_BYTES, lenient: bool = False) -> YamlDocument:
     if len(raw) > max_bytes:
         raise ValidationError([Issue(name, 1, 1, f"file is {len(raw):,} bytes; the limit is {max_bytes:,} bytes")])
-    return parse_yaml(_decode(raw, name), name)
+    return parse_yaml(_decode(raw, name), name, lenient=lenient)
 
 
-def load_yaml_file(path: str | Path, *, max_bytes: int = MAX_FILE_BYTES) -> YamlDocument:
+def load_yaml_file(path: str | Path, *, max_bytes: int = MAX_FILE_BYTES, lenient: bool = False) -> YamlDocument:
     """Read and parse a YAML file without ever reading more than ``max_bytes`` + 1 bytes."""
     p = Path(path)
     name = str(path)
@@ -178,4 +183,4 @@ def load_yaml_file(path: str | Path, *, max_bytes: int = MAX_FILE_BYTES) -> Yaml
     if len(raw) > max_bytes:
         size = p.stat().st_size
         raise ValidationError([Issue(name, 1, 1, f"file is {size:,} bytes; the limit is {max_bytes:,} bytes")])
-    return parse_yaml(_decode(raw, name), name)
+    return parse_yaml(_decode(raw, name), name, lenient=lenient)

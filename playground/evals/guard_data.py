@@ -8,12 +8,14 @@ seeded subsample), jailbreak_corpus_mini. Over-flagging: XSTest's 250 safe promp
 from __future__ import annotations
 
 import csv
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..definitions.words import word_ngrams
 from ..errors import PlaygroundError
 from .shared_data import shared_data_dir
 
@@ -77,3 +79,29 @@ def evaluation_texts() -> dict[str, list[str]]:
     for p in xstest_prompts():
         out.setdefault("xstest", []).append(p.text)
     return out
+
+
+SHARED_RUN = 12  # words: a run this long shared with the evaluation data is a copy, not a coincidence
+
+
+def meaningful_ngrams(text: str, n: int = SHARED_RUN) -> set[tuple[str, ...]]:
+    """Word ``n``-grams with at least ``n - 2`` words that are not numbers (a counted list is no copy)."""
+    return {g for g in word_ngrams(text, n) if sum(not w.isdigit() for w in g) >= n - 2}
+
+
+@functools.lru_cache(maxsize=1)
+def _shared_runs() -> frozenset[tuple[str, ...]]:
+    return frozenset(g for texts in evaluation_texts().values() for t in texts for g in meaningful_ngrams(t))
+
+
+def repeats_shared_text(text: str) -> bool:
+    """Whether ``text`` (e.g. a reply that echoed its red-team prompt) holds a run of ``SHARED_RUN`` words of the
+    shared evaluation data; reports withhold such text instead of copying the data into the repository."""
+    return bool(meaningful_ngrams(text) & _shared_runs())
+
+
+def withheld(record: dict, field: str = "reply") -> dict:
+    """``record`` with ``field`` replaced by None (and a note) when it repeats shared evaluation text."""
+    if isinstance(record.get(field), str) and repeats_shared_text(record[field]):
+        return {**record, field: None, f"{field}_withheld": "repeats shared evaluation text"}
+    return record

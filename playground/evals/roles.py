@@ -30,6 +30,7 @@ import numpy as np
 
 from ..definitions.personas import Persona
 from ..errors import PlaygroundError
+from .guard_data import withheld
 from .prompt_sets import ADVERSARIAL, ADVERSARIAL_KINDS, BENIGN, EvalPrompt, redteam_sample
 from .report import machine, pyplot, report_dir, report_header, write_json, write_markdown
 
@@ -80,7 +81,11 @@ class RoleEval:
     redteam_seed: int
 
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+        """As JSON for the report; a red-team reply that echoes its prompt is withheld (the shared data is never
+        copied into the repository)."""
+        out = asdict(self)
+        out["records"] = [withheld(r) if r["kind"] == "redteam" else r for r in out["records"]]
+        return out
 
 
 def _variant(base: Persona, condition: Condition) -> Persona:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -105,6 +106,13 @@ def plot_losses(result: DemoResult, path: Path) -> Path:
     return path
 
 
+def _selection(stats: dict[str, Any]) -> str:
+    """How the training replies were chosen, in words."""
+    if stats.get("selected_by") == "judge":
+        return "by the judge"
+    return "by instruction contrast: log-likelihood under the eliciting instruction minus under the neutral prompt"
+
+
 def _judge_note(stats: dict[str, float]) -> str:
     note = f"(judge {stats['judge_kept']:+.3f} on the kept replies"
     if np.isfinite(stats.get("judge_neutral", float("nan"))):
@@ -128,7 +136,8 @@ def section(result: DemoResult, tag: str, command: str, out_dir: Path) -> list[s
         f"Cache key `{result.key}`.",
         "",
         f"Setup: trait `{cfg.trait}` (probe layer {result.probe_layer}, steering layer {result.steer_layer}); "
-        f"{len(result.dataset)} training replies = the {cfg.per_question} most {cfg.trait} (by the judge) of "
+        f"{len(result.dataset)} training replies = the {cfg.per_question} most {cfg.trait} "
+        f"({_selection(stats)}) of "
         f"{cfg.instructions} eliciting instructions x {cfg.train_questions} extraction questions "
         + _judge_note(stats)
         + "; "

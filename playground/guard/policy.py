@@ -147,6 +147,13 @@ class PolicyHolder:
         self.last_issues: list[Issue] = []
         self._policy = load_policy(self.path, self.catalog) if self.path else Policy()
 
+    @classmethod
+    def fixed(cls, policy: Policy, catalog: Catalog | None = None) -> PolicyHolder:
+        """A holder of one given policy, not backed by a file (evaluations compare policies this way)."""
+        holder = cls(None, catalog)
+        holder._policy = policy
+        return holder
+
     @property
     def policy(self) -> Policy:
         return self._policy
@@ -261,6 +268,8 @@ class GuardMonitor:
                 if key in self._fired:
                     break
                 self._fired.add(key)
+                if level == "act":
+                    self._fired.add((signal, "warn", phase))  # the action implies the warning: never log it after
                 action = rule.action if level == "act" else "warn"
                 event = GuardEvent(signal, value, limit + room, index, action, phase, level, self.attempt)
                 self.events.append(event)

@@ -15,9 +15,14 @@ from typing import Generic, TypeVar
 T = TypeVar("T")
 
 
-def stop_strings_for(user_name: str) -> tuple[str, ...]:
-    """The turn markers a reply must not contain: the user's name (and the generic "User") at a line start."""
-    names = dict.fromkeys(n.strip() for n in (user_name, "User") if n and n.strip())
+GENERIC_SPEAKERS = ("User", "You", "Human")
+
+
+def stop_strings_for(user_name: str, others: Iterable[str] = ()) -> tuple[str, ...]:
+    """The turn markers a reply must not contain, at a line start: the user's name, the generic speakers ("User",
+    "You", "Human") and ``others`` (e.g. the names of the persona's role models, which small models sometimes
+    start writing lines for)."""
+    names = dict.fromkeys(n.strip() for n in (user_name, *GENERIC_SPEAKERS, *others) if n and n.strip())
     return tuple(f"\n{name}:" for name in names)
 
 

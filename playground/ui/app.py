@@ -21,6 +21,7 @@ from .api import api_chat
 from .chat_tab import build_chat_tab
 from .compare_tab import build_compare_tab
 from .editor_tab import build_editor_tab
+from .persona_lists import Picker, wire_persona_pickers
 from .views import describe_error, error_md
 
 try:  # the Lab tab (playground.ui.lab_tab) is optional: the playground works without it
@@ -108,18 +109,23 @@ def build_ui(pg: Playground, default_persona: str = "assistant") -> gr.Blocks:
             with gr.Tab("Chat", id="chat"):
                 chat = build_chat_tab(pg, choices, start, traits, heat_default, badge_md, tabs)
             with gr.Tab("Compare", id="compare"):
-                build_compare_tab(pg, choices, start, traits, heat_default)
+                compare = build_compare_tab(pg, choices, start, traits, heat_default)
             with gr.Tab("Persona editor", id="editor"):
                 editor_tab = build_editor_tab(pg, choices, start, chat.link)
+            lab: dict[str, Any] = {}
             if build_lab_tab is not None:
                 with gr.Tab("Lab", id="lab"):
                     try:
-                        build_lab_tab(pg)
+                        lab = build_lab_tab(pg)
                     except Exception as exc:  # an optional tab must never take the whole UI down
                         gr.Markdown(error_md(f"The Lab tab could not be built: {describe_error(exc)}"))
 
         demo.load(*editor_tab["on_load"], api_visibility="private")
         demo.load(*chat.on_load, api_name="load", api_visibility="private")
+        pickers = [Picker(chat.link.persona_dd), Picker(editor_tab["file"])]
+        pickers += [Picker(side[0]) for side in compare["sides"].values()]
+        pickers += [Picker(lab[k]) for k in ("roles_persona", "rank_persona") if k in lab]
+        wire_persona_pickers(demo, pg.catalog, pickers)
 
         # -- look -------------------------------------------------------------------------------------
         theme_btn.click(None, None, None, js=THEME_JS)

@@ -12,6 +12,7 @@ Rules it keeps:
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import yaml
 
 from ..definitions.checks import check_document
 from ..definitions.personas import Catalog, Persona, persona_from_data, sanitize_id
+from ..definitions.validation import merged_issues
 from ..definitions.yaml_source import MAX_FILE_BYTES, load_yaml_bytes
 from ..errors import Issue, PlaygroundError, ValidationError
 from ..files import write_atomic
@@ -60,7 +62,7 @@ def check_text(catalog: Catalog, text: str, name: str = "persona.yaml") -> Check
     """Validate YAML text as a persona, exactly as a file on disk would be."""
     stem = Path(name).stem
     try:
-        doc = load_yaml_bytes((text or "").encode("utf-8"), name)
+        doc = load_yaml_bytes((text or "").encode("utf-8"), name, lenient=True)
     except ValidationError as exc:
         return Check(exc.issues)
     except yaml.YAMLError as exc:  # e.g. control characters, which the reader rejects before parsing
@@ -69,7 +71,7 @@ def check_text(catalog: Catalog, text: str, name: str = "persona.yaml") -> Check
         if isinstance(exc, yaml.reader.ReaderError):
             line, column = _offset_to_line_col(text or "", exc.position)
         return Check([Issue(name, line, column, f"YAML error: {getattr(exc, 'problem', None) or exc}")])
-    issues = check_document(doc, Path(name), catalog, kind="persona")
+    issues = merged_issues(doc.problems, check_document(doc, Path(name), catalog, kind="persona"))
     if not issues and not isinstance(doc.data, dict):
         issues = [doc.issue((), "a persona file must be a mapping of fields (name, description, system_prompt, ...)")]
     if issues:
@@ -155,6 +157,18 @@ class Saved:
     message: str
 
 
+_SCHEMA_LINE = re.compile(r"^# yaml-language-server: \$schema=[^\n]*\n", re.MULTILINE)
+
+
+def with_schema_line(text: str, target: Path) -> str:
+    """``text`` with its yaml-language-server line pointing at the shipped schema from ``target``'s folder (or
+    dropped when ``target`` is outside this checkout, where no relative path reaches the schema)."""
+    from ..definitions.cards.importer import schema_comment
+
+    line = schema_comment(target)
+    return _SCHEMA_LINE.sub(lambda _: f"{line}\n" if line else "", text, count=1)
+
+
 def save_persona(catalog: Catalog, name: str, text: str, *, new: bool = False) -> Saved:
     """Validate, then write ``<writable root>/<sanitized name>.yaml`` atomically.
 
@@ -175,7 +189,7 @@ def save_persona(catalog: Catalog, name: str, text: str, *, new: bool = False) -
     target = (root / f"{persona_id}.yaml").resolve()
     if target.parent != root.resolve():  # sanitize_id makes this impossible; keep the guarantee explicit
         raise PlaygroundError(f"refusing to write outside {root}")
-    data = text if text.endswith("\n") else text + "\n"
+    data = with_schema_line(text if text.endswith("\n") else text + "\n", target)
     write_atomic(target, data.encode("utf-8"), overwrite=not new)
     note = ""
     if existing is not None and existing.resolve() != target:

@@ -141,7 +141,8 @@ def _listen_open_validate(catalog: Catalog, ed: EditorParts, open_file: Callable
         check = editor.check_text(catalog, text or "", f"{stem}.yaml")
         return editor.issues_html(check.issues, text or "")
 
-    ed.file.change(open_file, ed.file, ed.loaded, api_visibility="private")
+    # `input`, not `change`: only a user's choice opens a file; Save setting the picker must not overwrite "✓ Saved"
+    ed.file.input(open_file, ed.file, ed.loaded, api_visibility="private")
     ed.code.change(
         validate,
         [ed.code, ed.file, ed.name],
@@ -235,7 +236,8 @@ def _listen_try_in_chat(pg: Playground, ed: EditorParts, chat: ChatLink) -> None
             return (st, gr.skip(), *chat.view(st, trait, ""), note, gr.skip())
         new = ChatState(pg, check.persona)
         note = f"▶ Chatting with the editor's version of **{new.persona.name}** (not saved)."
-        return (new, gr.skip(), *chat.view(new, trait, note), note, gr.Tabs(selected="chat"))
+        shown = gr.update(value=file_id) if file_id in pg.catalog.persona_files() else gr.skip()  # picker agrees
+        return (new, shown, *chat.view(new, trait, note), note, gr.Tabs(selected="chat"))
 
     ed.try_chat.click(
         try_in_chat,
