@@ -244,3 +244,25 @@ def test_a_persona_saved_elsewhere_appears_in_every_open_tab_and_every_new_page(
     finally:
         (user_dir / "lighthouse_keeper.yaml").unlink(missing_ok=True)
         open_before.close()
+
+
+def test_an_error_shows_in_view_and_as_a_toast_and_the_message_is_kept(browser, url):
+    """Issue 18: a 20,000-character message "did nothing" at 1440x1000: the limit error was below the fold."""
+    page = shots.open_page(browser, url)
+    long_message = "word " * 2000  # 10,000 characters, over the 8,000 limit
+    page.fill("#msg textarea", long_message)
+    shown = "document.querySelector('#status-box').innerText.includes('the limit is 8,000')"
+    for _ in range(3):  # a 10,000-character fill can reach the server after the first Enter; press again then
+        page.press("#msg textarea", "Enter")
+        try:
+            page.wait_for_function(shown, timeout=10_000)
+            break
+        except Exception:  # noqa: BLE001 - playwright's TimeoutError; the final wait below reports it
+            continue
+    page.wait_for_function(shown, timeout=1_000)
+    box = page.locator("#status-box").bounding_box()
+    assert box is not None and box["y"] + box["height"] <= shots.VIEWPORT["height"], box
+    page.wait_for_selector("[data-testid='toast-body']", timeout=10_000)
+    assert "limit is 8,000" in page.locator("[data-testid='toast-body']").first.inner_text()
+    assert page.locator("#msg textarea").input_value().strip() == long_message.strip()
+    page.close()

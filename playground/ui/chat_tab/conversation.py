@@ -22,7 +22,7 @@ KEYS = (
 
 def render() -> Conversation:
     chatbot = gr.Chatbot(
-        label="Chat", show_label=False, height=500, elem_id="chat", buttons=["copy", "copy_all"], layout="bubble"
+        label="Chat", show_label=False, height=440, elem_id="chat", buttons=["copy", "copy_all"], layout="bubble"
     )
     with gr.Row():
         box = gr.Textbox(
@@ -35,6 +35,7 @@ def render() -> Conversation:
             autofocus=True,
         )
         send = gr.Button("Send", variant="primary", scale=1, elem_id="send", min_width=90)
+    status = gr.Markdown(elem_id="status-box")  # right under the box: thinking, timing and errors stay in view
     with gr.Row():
         stop = gr.Button("■ Stop", size="sm", elem_id="stop", variant="stop")
         regen = gr.Button("↻ Regenerate", size="sm", elem_id="regen")
@@ -46,7 +47,6 @@ def render() -> Conversation:
         )
     gr.Markdown(KEYS, elem_classes=["pp-keys"])
     export_file = gr.File(label="Chat export (JSON)", visible=False, elem_id="export-file")
-    status = gr.Markdown(elem_id="status-box")
     return Conversation(chatbot, box, send, stop, regen, undo, clear, export_btn, import_btn, export_file, status)
 
 

@@ -54,6 +54,7 @@ def reply_updates(
     steer: Sequence[float],
 ) -> Iterator[tuple]:
     if st.busy:
+        gr.Warning(BUSY)  # a toast as well: the message stays in the box, nothing is lost
         yield (gr.skip(), message, BUSY, *[gr.skip()] * 5)
         return
     if not (message or "").strip():
@@ -62,6 +63,7 @@ def reply_updates(
     try:  # generation starts now
         updates = _start(st, message, traits, temp, max_tok, seed_v, steer)
     except PlaygroundError as exc:
+        gr.Warning(f"Not sent: {describe_error(exc)}")  # e.g. over the length limit: said where the user looks
         yield (gr.skip(), message, error_md(describe_error(exc)), *[gr.skip()] * 5)
         return
     box_out: Any = ""  # the message box empties with the first update the page gets
@@ -99,4 +101,5 @@ def reply_updates(
             view = full_view(st, trait)
             yield (view[0], box_out, *view[1:])
     except PlaygroundError as exc:
+        gr.Warning(describe_error(exc))
         yield (chat_messages(st), message, error_md(describe_error(exc)), *[gr.skip()] * 5)
