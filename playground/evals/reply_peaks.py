@@ -78,10 +78,6 @@ def collect_peaks(
     return records
 
 
-def thresholds_for(records: Sequence[PeakRecord], signals: Sequence[str]) -> dict[str, Thresholds]:
-    return derive_thresholds([r.peaks for r in records], signals)
-
-
 def calibration_digest(messages: Sequence[str], personas: Sequence[str], window: int, max_tokens: int) -> str:
     text = json.dumps([list(messages), list(personas), window, max_tokens])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -142,7 +138,7 @@ def derive_and_write(
     else:
         records = collect_peaks(pg, personas, messages, window=policy.window, max_tokens=max_tokens)
     signals = [s for s, r in policy.rules.items() if r.checks("reply") and s in records[0].peaks]
-    thresholds = thresholds_for(records, signals)
+    thresholds = derive_thresholds([r.peaks for r in records], signals)
     doc = peaks_document(records, thresholds, model=pg.backend.model_id, window=policy.window, max_tokens=max_tokens)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(out_dir / PEAKS_FILE, (json.dumps(doc, indent=1) + "\n").encode(), overwrite=True)

@@ -98,8 +98,11 @@ def derive_thresholds(
 
 def reached(peaks: Sequence[Mapping[str, float]], thresholds: Mapping[str, Thresholds], level: str) -> float:
     """Share of replies whose peak reaches ``level`` ('warn' or 'act') on any signal of ``thresholds``."""
-    hits = [any(p[s] >= getattr(t, level) for s, t in thresholds.items() if s in p) for p in peaks]
-    return float(np.mean(hits)) if hits else 0.0
+    signals = list(thresholds)
+    matrix = np.array([[p.get(s, -np.inf) for s in signals] for p in peaks], dtype=np.float64)
+    if matrix.size == 0:
+        return 0.0
+    return _any_rate(matrix, np.array([getattr(thresholds[s], level) for s in signals]))
 
 
 _SIGNAL = re.compile(r"^(\s{2})([a-z_]+):\s*(#.*)?$")
