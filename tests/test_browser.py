@@ -266,3 +266,26 @@ def test_an_error_shows_in_view_and_as_a_toast_and_the_message_is_kept(browser, 
     assert "limit is 8,000" in page.locator("[data-testid='toast-body']").first.inner_text()
     assert page.locator("#msg textarea").input_value().strip() == long_message.strip()
     page.close()
+
+
+def test_theme_and_large_type_are_remembered_after_a_reload(browser, url):
+    """Issue 18: a speaker set dark theme and large type, reloaded, and both were gone."""
+    page = browser.new_page(viewport=shots.VIEWPORT, color_scheme="light")
+    page.goto(url)
+    page.wait_for_selector("#msg textarea", timeout=60_000)
+    classes = "document.body.className"
+    assert "dark" not in page.evaluate(classes) and "pp-large" not in page.evaluate(classes)
+    page.click("#theme-toggle")
+    page.click("#large-type input")
+    page.wait_for_function("document.body.classList.contains('dark') && document.body.classList.contains('pp-large')")
+    page.reload()
+    page.wait_for_selector("#msg textarea", timeout=60_000)
+    page.wait_for_function(
+        "document.body.classList.contains('dark') && document.body.classList.contains('pp-large')", timeout=15_000
+    )
+    assert page.locator("#large-type input").is_checked()
+    page.goto(url + "?__theme=light")  # an explicit theme in the URL wins over the remembered one
+    page.wait_for_selector("#msg textarea", timeout=60_000)
+    page.wait_for_function("document.body.classList.contains('pp-large')", timeout=15_000)
+    assert "dark" not in page.evaluate(classes)
+    page.close()

@@ -79,8 +79,22 @@ HEAD = """
 </script>
 """
 
-THEME_JS = "() => { document.body.classList.toggle('dark'); }"
-LARGE_JS = "(on) => { document.body.classList.toggle('pp-large', !!on); return on; }"
+# Theme and large type are remembered in the browser (localStorage); an explicit ?__theme=... in the URL wins.
+THEME_JS = """() => {
+  const dark = document.body.classList.toggle('dark');
+  localStorage.setItem('pp-theme', dark ? 'dark' : 'light');
+}"""
+LARGE_JS = """(on) => {
+  document.body.classList.toggle('pp-large', !!on);
+  localStorage.setItem('pp-large', on ? '1' : '0');
+  return on;
+}"""
+RESTORE_LOOK_JS = """() => {
+  const theme = localStorage.getItem('pp-theme');
+  const fromUrl = new URLSearchParams(location.search).has('__theme');
+  if (theme && !fromUrl) document.body.classList.toggle('dark', theme === 'dark');
+  return localStorage.getItem('pp-large') === '1';
+}"""
 
 
 def launch_options() -> dict[str, Any]:
@@ -130,6 +144,7 @@ def build_ui(pg: Playground, default_persona: str = "assistant") -> gr.Blocks:
         # -- look -------------------------------------------------------------------------------------
         theme_btn.click(None, None, None, js=THEME_JS)
         large.change(None, large, None, js=LARGE_JS)
+        demo.load(None, None, large, js=RESTORE_LOOK_JS, api_visibility="private")
 
         # -- the API: same object as `python -m playground chat --json` -------------------------------
         def chat_endpoint(
