@@ -10,7 +10,7 @@ from ..definitions.personas import DEFAULT_PERSONA
 from ..errors import PlaygroundError
 from ..guard.policy import describe_guard_event
 from ..steering.request import parse_steer_args
-from .chat_commands import HELP, TerminalChat, as_message, is_command, run_command
+from .chat_commands import HELP, TerminalChat, as_message, greet, is_command, run_command
 from .common import Subcommands, add_model_args, sampling_options
 
 
@@ -94,11 +94,6 @@ def score_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _greet(session: Any) -> None:
-    if session.greeting:
-        print(f"{session.persona.name}: {session.greeting}")
-
-
 def _print_ranked(session: Any, line: str, ranking: dict, options: dict) -> Any:
     from ..chat.ranking import describe, ranked_reply
 
@@ -141,7 +136,7 @@ def interactive(pg: Any, persona: str, options: dict, first: str | None = None, 
     """The terminal chat: streamed replies with guard events, slash commands, Ctrl-C stops a reply."""
     chat = TerminalChat(pg, pg.session(persona), persona, options)
     print(f"[{chat.session.persona.name} on {pg.backend.model_id}; {HELP}]")
-    _greet(chat.session)
+    greet(chat)
     pending = first
     while True:
         if pending is None:

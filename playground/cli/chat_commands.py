@@ -39,6 +39,12 @@ class TerminalChat:
     printer: Callable[[str], None] = field(default=print)
 
 
+def greet(chat: TerminalChat) -> None:
+    """The persona's greeting, if it has one."""
+    if chat.session.greeting:
+        chat.printer(f"{chat.session.persona.name}: {chat.session.greeting}")
+
+
 def is_command(line: str) -> bool:
     return line.startswith("/") and not line.startswith("//")
 
@@ -83,8 +89,7 @@ def _undo(chat: TerminalChat, arg: str) -> None:
 def _persona(chat: TerminalChat, arg: str) -> None:
     chat.session = chat.pg.session(arg or chat.default_persona)
     chat.printer(f"[now talking to {chat.session.persona.name}]")
-    if chat.session.greeting:
-        chat.printer(f"{chat.session.persona.name}: {chat.session.greeting}")
+    greet(chat)
 
 
 def _steer(chat: TerminalChat, arg: str) -> None:
