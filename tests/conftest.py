@@ -101,3 +101,43 @@ def running_ui(pg) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}/"
     finally:
         demo.close()
+
+
+# ---- browser tests (tests/test_browser*.py): a served UI over the real model and Debian chromium ------------
+
+
+@pytest.fixture(scope="module")
+def user_dir(tmp_path_factory):
+    """A user persona folder for the module's UI, with one broken file in it."""
+    folder = tmp_path_factory.mktemp("browser-personas")
+    shutil.copy(FIXTURES / "bad" / "wrong_types.yaml", folder / "broken.yaml")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def url(real_backend, user_dir):
+    from playground.chat.session import Playground
+    from playground.definitions.personas import SHIPPED_PERSONAS, Catalog
+
+    pg = Playground(loaded_backend=real_backend, catalog=Catalog([SHIPPED_PERSONAS, user_dir]))
+    with running_ui(pg) as address:
+        yield address
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright import sync_api
+
+    from .browser_support import shots
+
+    assert Path(shots.CHROMIUM).exists(), f"{shots.CHROMIUM} missing: `make test` installs Debian chromium"
+    with sync_api.sync_playwright() as p:
+        b = shots.launch_browser(p)
+        yield b
+        b.close()
+
+
+@pytest.fixture()
+def out_dir(tmp_path):
+    """Where screenshots go: the test's temp folder, or docs/ with UPDATE_SCREENSHOTS=1."""
+    return REPO / "docs" if os.environ.get("UPDATE_SCREENSHOTS") == "1" else tmp_path

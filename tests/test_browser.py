@@ -8,81 +8,15 @@ UPDATE_SCREENSHOTS=1 (the README's screenshots come from scripts/screenshot.py).
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import sys
-from pathlib import Path
 
 import pytest
 
-from playground.chat.session import Playground
-from playground.definitions.personas import SHIPPED_PERSONAS, Catalog
 from playground.ui.persona_lists import REFRESH_SECONDS
 
-from .conftest import FIXTURES, REPO, running_ui
-
-sys.path.insert(0, str(REPO / "scripts"))
-import screenshot as shots  # noqa: E402  # scripts/screenshot.py: chromium flags and page helpers
+from .browser_support import WATCH_JS, shots, upload
 
 pytestmark = [pytest.mark.model, pytest.mark.browser]
-
-
-@pytest.fixture(scope="module")
-def user_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("browser-personas")
-    shutil.copy(FIXTURES / "bad" / "wrong_types.yaml", folder / "broken.yaml")
-    return folder
-
-
-@pytest.fixture(scope="module")
-def url(real_backend, user_dir):
-    pg = Playground(loaded_backend=real_backend, catalog=Catalog([SHIPPED_PERSONAS, user_dir]))
-    with running_ui(pg) as address:
-        yield address
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright import sync_api
-
-    assert Path(shots.CHROMIUM).exists(), f"{shots.CHROMIUM} missing: `make test` installs Debian chromium"
-    with sync_api.sync_playwright() as p:
-        b = shots.launch_browser(p)
-        yield b
-        b.close()
-
-
-@pytest.fixture()
-def out_dir(tmp_path):
-    return REPO / "docs" if os.environ.get("UPDATE_SCREENSHOTS") == "1" else tmp_path
-
-
-# Records every text the last bot message shows, with a timestamp, and when Enter was pressed in the box.
-WATCH_JS = """
-() => {
-  const last = () => {
-    const bots = document.querySelectorAll('#chat .bot-row');
-    return bots.length ? bots[bots.length - 1].innerText.trim() : '';
-  };
-  window.__pp = {sent: null, seen: [], before: last()};
-  document.querySelector('#msg textarea').addEventListener('keydown', (e) => {
-    if (e.key === 'Enter' && !e.shiftKey) window.__pp.sent = performance.now();
-  }, true);
-  new MutationObserver(() => {
-    const text = last(), seen = window.__pp.seen;
-    if (window.__pp.sent === null || text === window.__pp.before) return;
-    if (text && text !== '…' && (!seen.length || seen[seen.length - 1].text !== text))
-      seen.push({t: performance.now(), text});
-  }).observe(document.querySelector('#chat'), {subtree: true, childList: true, characterData: true});
-}
-"""
-
-
-def _upload(page, button: str, path: Path) -> None:
-    with page.expect_file_chooser() as chooser:
-        page.click(button)
-    chooser.value.set_files(str(path))
 
 
 def _first_token_ratio(page, seen: dict, status: str, what: str) -> float:
@@ -157,7 +91,7 @@ def test_bad_files_and_uploads_show_errors_and_nothing_is_lost(browser, url, out
     # a malformed chat upload: an error, the chat is unchanged
     junk = tmp_path / "chat.json"
     junk.write_text("{not json", encoding="utf-8")
-    _upload(page, "#import", junk)
+    upload(page, "#import", junk)
     page.wait_for_function("document.querySelector('#status-box').innerText.includes('Could not import')")
     assert page.locator("#chat").inner_text() == chat_before
 
@@ -178,7 +112,7 @@ def test_bad_files_and_uploads_show_errors_and_nothing_is_lost(browser, url, out
     # a malformed card upload into the editor: an error, the editor keeps the text
     card = tmp_path / "card.png"
     card.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
-    _upload(page, "#ed-upload", card)
+    upload(page, "#ed-upload", card)
     page.wait_for_function("document.querySelector('#ed-status').innerText.includes('Could not open')")
     assert "humorous: 5" in page.locator("#persona-code").inner_text()
 
