@@ -4,6 +4,7 @@ keep their own persona, steering and history, and bad input is an error, never a
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 
@@ -123,7 +124,7 @@ def _text(message: dict) -> str:
 
 def _last_reply(chat: list[dict]) -> str:
     replies = [m for m in chat if m["role"] == "assistant" and not (m.get("metadata") or {}).get("title")]
-    return _text(replies[-1])
+    return re.sub(r" … \*⟨cut at \d+ tokens⟩\*$", "", _text(replies[-1]))  # the chat marks a cut at max tokens
 
 
 def test_concurrent_ui_sessions_keep_their_own_persona_steering_and_history(server, pg):

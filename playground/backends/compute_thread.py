@@ -36,12 +36,28 @@ class ComputeThread:
 
     def _serve(self) -> None:
         while True:
-            job, done, box = self._jobs.get()
+            self._run_one(self._jobs.get())
+
+    @staticmethod
+    def _run_one(item: tuple[Callable[[], Any], threading.Lock, list[Any]]) -> None:
+        job, done, box = item
+        try:
+            box.append((True, job()))
+        except BaseException as exc:  # handed back to the caller
+            box.append((False, exc))
+        done.release()
+
+    def serve_while(self, condition: Callable[[], bool], poll: float) -> None:
+        """From inside a job on this thread: run the jobs other threads hand over while ``condition()`` holds
+        (a long torch job pausing so that a chat's model computations go first; ``priority.py``)."""
+        if threading.get_ident() != self._thread.ident:
+            raise RuntimeError("serve_while is for jobs running on the compute thread")
+        while condition():
             try:
-                box.append((True, job()))
-            except BaseException as exc:  # handed back to the caller
-                box.append((False, exc))
-            done.release()
+                item = self._jobs.get(timeout=poll)
+            except queue.Empty:
+                continue
+            self._run_one(item)
 
     def run(self, job: Callable[[], T]) -> T:
         if threading.get_ident() == self._thread.ident:
@@ -67,6 +83,15 @@ def run_on_compute_thread(job: Callable[[], T]) -> T:
 
 def compute_thread_ident() -> int | None:
     return _THREAD.ident
+
+
+def on_the_compute_thread() -> bool:
+    return threading.get_ident() == _THREAD.ident
+
+
+def serve_compute_jobs_while(condition: Callable[[], bool], poll: float = 0.05) -> None:
+    """See ``ComputeThread.serve_while``."""
+    _THREAD.serve_while(condition, poll)
 
 
 def on_compute_thread(fn: Callable[..., T]) -> Callable[..., T]:

@@ -7,8 +7,11 @@ features are compile-time facts of the binary, reported by ``llama_print_system_
 
 from __future__ import annotations
 
+import ctypes
 import functools
+import os
 import re
+import sys
 
 import llama_cpp
 
@@ -23,6 +26,16 @@ AMX_SAFE_UBATCH = 31
 # smallest size is then the best: cache reuse aligns on micro-batch boundaries, so a chat turn re-evaluates
 # at most this many already-cached tokens.
 PORTABLE_UBATCH = 32
+
+
+@llama_cpp.llama_log_callback
+def _quiet_log(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+    """llama.cpp logs to stderr even with verbose=False; keep only errors (PLAYGROUND_LLAMA_LOG=1: all)."""
+    if level == 4 and os.environ.get("PLAYGROUND_LLAMA_LOG", "0") == "0":  # GGML_LOG_LEVEL_ERROR
+        sys.stderr.write(text.decode("utf-8", errors="replace"))
+
+
+llama_cpp.llama_log_set(_quiet_log, ctypes.c_void_p(0))  # for every model this process loads
 
 
 @functools.cache

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
-import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from ..prompt.chat_template import ChatTemplate
 from ..steering.store import user_cache_dir
 from .base import Interventions, Steering, Step
 from .compute_thread import run_on_compute_thread
+from .cpu_share import ThreadFitter
 from .decode_check import DecodeCheck
 from .eval_filter import EvalFilter, make_filter
 from .kv_transfer import SequenceCopier
@@ -32,17 +32,6 @@ from .llama_paths import DecodingPaths
 from .llama_sampling import LogitsViews, make_sampler
 from .model_source import ModelSource
 from .sampling import Sampling
-
-
-@llama_cpp.llama_log_callback
-def _quiet_log(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
-    """llama.cpp logs to stderr even with verbose=False; keep only errors."""
-    if level == 4 and os.environ.get("PLAYGROUND_LLAMA_LOG", "0") == "0":  # GGML_LOG_LEVEL_ERROR
-        sys.stderr.write(text.decode("utf-8", errors="replace"))
-
-
-llama_cpp.llama_log_set(_quiet_log, ctypes.c_void_p(0))
-
 
 # Micro-batch size: 31 where the build has AMX kernels (their 32+-token path mis-computes in 0.3.16), larger
 # otherwise (llama_build.py). Logical batches are a whole number of micro-batches, so micro-batch boundaries
@@ -75,8 +64,10 @@ class LlamaCppBackend(DecodingPaths):
         self._logits = LogitsViews()
         n_ubatch = n_ubatch or SAFE_UBATCH
         # PLAYGROUND_THREADS lets several model processes share a small machine without oversubscribing it
-        # (llama.cpp's threads spin while they wait: two 2-thread processes on 2 cores run ~10x slower).
+        # (llama.cpp's threads spin while they wait: two 2-thread processes on 2 cores run ~10x slower); and
+        # whatever the number, fewer are used while other processes keep CPUs busy (cpu_share.py).
         threads = n_threads or int(os.environ.get("PLAYGROUND_THREADS", 0)) or max(1, min(os.cpu_count() or 1, 8))
+        self._threads = ThreadFitter(threads)
         try:
             # Loading repacks the weights in parallel (OpenMP): on the compute thread too (see compute_thread.py).
             self.llm = run_on_compute_thread(
@@ -270,6 +261,7 @@ class LlamaCppBackend(DecodingPaths):
                 if b.logits[i]:
                     kept.append((pos, i))
             self._filter.sync()  # guardrails may have added an intervention since the last call
+            self._threads.fit(ctx)
             if run_on_compute_thread(lambda: llama_cpp.llama_decode(ctx, b)) != 0:
                 raise ModelError(f"llama.cpp could not evaluate {len(chunk)} tokens at position {start + begin}")
             if read is not None:

@@ -34,6 +34,12 @@ if TYPE_CHECKING:
 Readout = dict[str, float]
 Payload = tuple[Readout, list[dict[str, Any]]]  # a piece's readout and the guard events raised with it
 
+# Why a reply ended (``ChatResult.finish_reason``): the model ended its turn; it reached ``max_tokens`` (cut,
+# possibly mid-word: it can be continued); the context window was full; it began a turn marker ("\nUser:"); or
+# a guardrail blocked it.
+END, LENGTH, CONTEXT, STOP_STRING, BLOCKED = "end", "length", "context", "stop_string", "blocked"
+FINISH_REASONS = (END, LENGTH, CONTEXT, STOP_STRING, BLOCKED)
+
 
 @dataclass
 class ReplySetup:
@@ -52,6 +58,7 @@ class ReplySetup:
     guarded: bool  # the policy has rules and there are probes to read them
     stop_strings: tuple[str, ...]
     started: float  # time.perf_counter() when the reply was asked for
+    prompt_checks: bool = True  # screen the prompt (False for a continuation: its last token is inside the reply)
 
     @property
     def capture(self) -> list[int]:
@@ -69,6 +76,7 @@ class Attempt:
     readouts: list[Readout] = field(default_factory=list)
     verdict: str = CONTINUE
     reported: int = 0  # monitor events already sent along with a token
+    finish: str = END  # why it ended (see FINISH_REASONS)
 
 
 @dataclass
@@ -83,6 +91,7 @@ class ReplyOutcome:
     refusal: str = ""
     stopped_text: str = ""
     first_token_s: float | None = None
+    finish_reason: str = END  # see FINISH_REASONS
 
 
 class GuardedReply:
@@ -110,6 +119,7 @@ class GuardedReply:
                 continue
             blocked = run.verdict in (BLOCK, REGENERATE)
             outcome = ReplyOutcome(run.pieces, run.readouts, events, attempt + 1, blocked)
+            outcome.finish_reason = BLOCKED if blocked else run.finish
             if blocked:
                 outcome.refusal = refusal_text(s.policy, run.monitor.trigger)
                 outcome.stopped_text, outcome.pieces = "".join(run.pieces) + run.stops.held_text(), []
@@ -136,8 +146,10 @@ class GuardedReply:
         stream = s.backend.stream(
             s.tokens, s.sampling, steering=steering, capture=s.capture, interventions=interventions
         )
+        steps = 0
         try:
             for index, step in enumerate(stream):
+                steps = index + 1
                 readout = s.probes.score_one(step.hidden) if step.hidden is not None and s.probes else {}
                 run.verdict = self._check(monitor, index, step, readout)
                 if run.verdict != CONTINUE:
@@ -158,13 +170,27 @@ class GuardedReply:
         tail = "" if run.stops.stopped else decoder.decode(b"", final=True)
         if tail and run.pieces:
             run.pieces[-1] += tail
+        run.finish = self._finish(run, steps)
         return run
+
+    def _finish(self, run: Attempt, steps: int) -> str:
+        """Why an attempt that wrote ``steps`` tokens ended."""
+        s = self.setup
+        if run.stops.stopped:
+            return STOP_STRING
+        if run.verdict != CONTINUE:
+            return BLOCKED
+        if steps >= s.sampling.max_tokens:
+            return LENGTH
+        if len(s.tokens) + steps >= s.backend.n_ctx:
+            return CONTEXT
+        return END
 
     def _check(self, monitor: GuardMonitor, index: int, step: Step, readout: Readout) -> str:
         """The guard's verdict on one step: the prompt checks on the first, then the reply checks."""
         s = self.setup
         verdict = CONTINUE
-        if s.guarded and index == 0 and s.policy.screen_prompt:
+        if s.guarded and index == 0 and s.policy.screen_prompt and s.prompt_checks:
             values = dict(readout)
             if s.screening is not None and step.hidden is not None:
                 values[HIJACK] = s.screening.score_hidden(step.hidden)[0]

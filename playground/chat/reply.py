@@ -26,9 +26,13 @@ class ChatResult:
     notices: list[str] = field(default_factory=list)
     timing: dict[str, float] = field(default_factory=dict)
     prompt_tokens: int = 0
+    # why the reply ended: "end" (the model ended its turn), "length" (cut at max_tokens: it can be continued),
+    # "context" (the context window was full), "stop_string" (it began the user's turn), "blocked" (guardrail)
+    finish_reason: str = "end"
+    prefix: str = ""  # a continuation: the text it continues (``reply`` starts with it; ``tokens`` are the new ones)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "persona": self.persona,
             "model": self.model,
             "reply": self.reply,
@@ -39,7 +43,11 @@ class ChatResult:
             "notices": list(self.notices),
             "prompt_tokens": self.prompt_tokens,
             "timing": self.timing,
+            "finish_reason": self.finish_reason,
         }
+        if self.prefix:
+            out["prefix"] = self.prefix
+        return out
 
 
 @dataclass
@@ -48,8 +56,9 @@ class StreamEvent:
 
     ``kind``: 'token' (``text`` to append), 'reset' (a guardrail discarded the text so far; the reply is
     being written again), 'replace' (a guardrail blocked the reply; ``text`` is the whole new reply),
-    'guard' (guard events raised after the last token) or 'done' (``result`` holds everything).
-    ``guard`` lists guard events raised since the previous event.
+    'guard' (guard events raised after the last token), 'status' (before the first token: ``text`` says why
+    nothing comes yet, ``waiting`` or ``measuring``; see ``ChatSession.stream``) or 'done' (``result`` holds
+    everything). ``guard`` lists guard events raised since the previous event.
     """
 
     kind: str

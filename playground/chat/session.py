@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..backends import Backend, load_backend
 from ..backends.base import Steering
+from ..backends.priority import BackgroundJob, Foreground
 from ..backends.sampling import Sampling
 from ..definitions.personas import Catalog, Persona, compose_system_prompt, render_placeholders
 from ..errors import PlaygroundError
@@ -26,6 +28,11 @@ from .reply import ChatResult, StreamEvent, probe_summary
 
 if TYPE_CHECKING:
     from ..guard.screening import ScreeningProbe
+
+
+# the ``text`` of a ``status`` stream event: why no token has come yet
+WAITING = "waiting"  # the model is writing another reply
+MEASURING = "measuring"  # the persona's typical readouts are measured (once per persona and process)
 
 
 class Playground:
@@ -55,6 +62,17 @@ class Playground:
         )
         self._baselines: dict[str, PersonaBaseline] = {}
         self._screening: ScreeningProbe | None | bool = False  # False = not looked up yet
+        # Chat first (backends/priority.py): replies are in the foreground, and a copy of this Playground made
+        # for a background job (``in_background``) gives way to them and stops when the job is cancelled.
+        self.foreground = Foreground()
+        self.background_job: BackgroundJob | None = None
+
+    def in_background(self, job: BackgroundJob) -> Playground:
+        """This Playground (same model, vectors, policy, lock and foreground) for ``job``: its replies wait
+        while a chat is written, are started again when a chat comes in mid-reply, and stop on cancel."""
+        twin = copy.copy(self)
+        twin.background_job = job
+        return twin
 
     @property
     def backend(self) -> Backend:
@@ -104,10 +122,24 @@ class Playground:
         self, persona: Persona, system_prompt: str, screening: ScreeningProbe | None = None
     ) -> PersonaBaseline:
         """The persona's typical readouts (measured once per process; call with the generation lock held)."""
-        key = baseline_key(self.backend.model_id, system_prompt, persona) + ("+screen" if screening else "")
+        key = self._baseline_key(persona, system_prompt, screening)
         if key not in self._baselines:
             self._baselines[key] = measure_baseline(self.backend, persona, system_prompt, self.probes, screening)
         return self._baselines[key]
+
+    def _baseline_key(self, persona: Persona, system_prompt: str, screening: ScreeningProbe | None) -> str:
+        return baseline_key(self.backend.model_id, system_prompt, persona) + ("+screen" if screening else "")
+
+    def room_is_measured(self, persona: Persona, system_prompt: str, screening: ScreeningProbe | None) -> bool:
+        """Whether ``guard_room`` has what it needs without measuring (the persona's and the plain assistant's
+        typical readouts are known)."""
+        keys = [self._baseline_key(persona, system_prompt, screening)]
+        try:
+            plain = self.catalog.persona(REFERENCE_PERSONA)
+            keys.append(self._baseline_key(plain, self.system_prompt_for(plain), screening))
+        except PlaygroundError:
+            pass
+        return all(k in self._baselines for k in keys)
 
     def guard_room(
         self, persona: Persona, system_prompt: str, screening: ScreeningProbe | None = None
@@ -184,7 +216,42 @@ class ChatSession:
     def undo(self) -> Turn | None:
         return self.history.pop() if self.history else None
 
-    def stream(
+    def stream(self, message: str, **options: Any) -> Iterator[StreamEvent]:
+        """Stream a reply token by token; the last event carries the ChatResult. Options: ``max_tokens``,
+        ``temperature``, ``seed``, ``top_p``, ``steering`` (trait -> strength), ``record`` (False: the reply
+        stays out of the history and the guard log) and ``prefix`` (the reply so far, which the model continues).
+
+        Before the first token, ``status`` events say why nothing comes yet: ``waiting`` (the model is writing
+        another reply) or ``measuring`` (the persona's typical readouts are measured, once per persona). A reply
+        is in the foreground (``Playground.foreground``) unless the Playground belongs to a background job."""
+        job = self.playground.background_job
+        if job is None:
+            with self.playground.foreground.active():
+                yield from self._stream(message, **options)
+        else:
+            yield from self._stream_giving_way(job, message, options)
+
+    def _stream_giving_way(self, job: BackgroundJob, message: str, options: dict[str, Any]) -> Iterator[StreamEvent]:
+        """A background job's reply: it starts once no chat is being written and is started again (a ``reset``
+        event) when a chat comes in while it is written, so the chat waits one token at most."""
+        foreground = self.playground.foreground
+        while True:
+            job.checkpoint()
+            gen = self._stream(message, **options)
+            preempted = False
+            try:
+                for event in gen:
+                    if event.kind == "token" and foreground.busy:
+                        preempted = True
+                        break
+                    yield event
+            finally:
+                gen.close()  # releases the generation lock
+            if not preempted:
+                return
+            yield StreamEvent("reset")
+
+    def _stream(
         self,
         message: str,
         *,
@@ -194,8 +261,8 @@ class ChatSession:
         top_p: float | None = None,
         steering: dict[str, float] | None = None,
         record: bool = True,
+        prefix: str = "",
     ) -> Iterator[StreamEvent]:
-        """Stream a reply token by token; the last event carries the ChatResult."""
         if not message.strip():
             raise PlaygroundError("the message is empty; type something to send")
         sampling = self.persona.sampling.merged(max_tokens=max_tokens, temperature=temperature, seed=seed, top_p=top_p)
@@ -208,15 +275,33 @@ class ChatSession:
         probes = pg.probes
         policy = pg.policy_for(self.persona)
         started = time.perf_counter()
-        with pg.generation_lock:
-            plan = plan_prompt(backend, self.persona, self.system_prompt, self.history, message, sampling.max_tokens)
+        if not pg.generation_lock.acquire(blocking=False):
+            yield StreamEvent("status", text=WAITING)
+            pg.generation_lock.acquire()
+        try:
+            history, budget = self.history, sampling.max_tokens
+            plan = plan_prompt(backend, self.persona, self.system_prompt, history, message, budget, reply_start=prefix)
+            if self._will_measure(policy, probes):
+                yield StreamEvent("status", text=MEASURING)
             setup = self._reply_setup(plan.tokens, sampling, steer_vectors, probes, policy, started)
+            setup.prompt_checks = not prefix
             outcome = yield from GuardedReply(setup).run()
+        finally:
+            pg.generation_lock.release()
         total = time.perf_counter() - started
-        reply = outcome.refusal if outcome.blocked else "".join(outcome.pieces)
+        reply = outcome.refusal if outcome.blocked else prefix + "".join(outcome.pieces)
         if record:
             self.history.append(Turn(message, reply))
         yield StreamEvent("done", result=self._result(reply, steer, policy, plan, outcome, total, record))
+
+    def _screening_for(self, policy: Policy) -> ScreeningProbe | None:
+        return self.playground.screening if policy.screen_prompt and HIJACK in policy.rules else None
+
+    def _will_measure(self, policy: Policy, probes: ProbeSet) -> bool:
+        """Whether this reply's guard first measures the persona's typical readouts (``_reply_setup``)."""
+        if not (policy.rules and probes and policy.baseline == "persona"):
+            return False
+        return not self.playground.room_is_measured(self.persona, self.system_prompt, self._screening_for(policy))
 
     def _reply_setup(
         self,
@@ -230,7 +315,7 @@ class ChatSession:
         """What every attempt at the reply shares (call with the generation lock held: it may measure the
         persona's baseline)."""
         pg = self.playground
-        screening = pg.screening if policy.screen_prompt and HIJACK in policy.rules else None
+        screening = self._screening_for(policy)
         guarded = bool(policy.rules) and bool(probes)
         baseline = (
             pg.guard_room(self.persona, self.system_prompt, screening)
@@ -295,6 +380,8 @@ class ChatSession:
             },
             notices=[*getattr(backend, "notices", []), *plan.notices, *self.playground.probes.notices()],
             prompt_tokens=len(plan.tokens),
+            finish_reason=outcome.finish_reason,
+            prefix=plan.reply_start,
             timing={
                 "first_token_s": round(first_token_s if first_token_s is not None else total, 4),
                 "total_s": round(total, 4),

@@ -120,6 +120,12 @@ def _register_bench(sub: Subcommands) -> None:
     bench.add_argument("--no-cold-start", action="store_true", help="skip the launch.py cold start / RSS run")
     bench.add_argument("--no-ui", action="store_true", help="skip the first-token-in-the-browser leg (chromium)")
     bench.add_argument("--report", default=None, metavar="DIR", help="also write DIR/PERFORMANCE.md and plots")
+    bench.add_argument(
+        "--cpu-load",
+        action="store_true",
+        help="only this: reply speed while another process keeps one core busy, llama.cpp threads fixed vs "
+        "fitted to the free CPUs (fresh processes; --report writes DIR/CPU_LOAD.md)",
+    )
     bench.set_defaults(handler=bench_command)
 
 
@@ -297,6 +303,8 @@ def bench_command(args: argparse.Namespace) -> int:
     from ..evals.bench.perf_report import write_report
     from ..evals.bench.run import run_bench
 
+    if args.cpu_load:
+        return _cpu_load_bench(args)
     result = run_bench(
         rounds=args.rounds,
         new_tokens=args.new_tokens,
@@ -320,4 +328,14 @@ def bench_command(args: argparse.Namespace) -> int:
     if not baseline.get("ok", True):
         print(f"bench: no ratios reported: {baseline['reason']}", file=sys.stderr)
         return BASELINE_EXIT
+    return 0
+
+
+def _cpu_load_bench(args: argparse.Namespace) -> int:
+    from ..evals.bench import cpu_load
+
+    result = cpu_load.run(rounds=args.rounds, new_tokens=args.new_tokens, log=log_to_stderr)
+    if args.report:
+        print(f"wrote {cpu_load.write_report(result, Path(args.report))}", file=sys.stderr)
+    print(json.dumps(result) if args.json else json.dumps(result["cpu_load"]["ratios"], indent=1))
     return 0

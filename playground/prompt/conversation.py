@@ -30,6 +30,7 @@ class PromptPlan:
     notices: list[str] = field(default_factory=list)
     dropped_turns: int = 0
     lore: list[str] = field(default_factory=list)  # labels of the lorebook entries inserted
+    reply_start: str = ""  # the prompt ends with this start of the reply, which the model continues
 
 
 def persona_messages(
@@ -60,13 +61,13 @@ def history_messages(history: list[Turn], greeting: str = "") -> list[Message]:
     return out
 
 
-def _render(backend: Backend, messages: list[Message]) -> list[int]:
+def _render(backend: Backend, messages: list[Message], reply_start: str = "") -> list[int]:
     try:
         text = backend.template.render(messages)
     except ModelError:
         # Some templates refuse a system role or a leading assistant turn: fold them into the first user turn.
         text = backend.template.render(_fold_for_strict_templates(messages))
-    return backend.tokenize(text)
+    return backend.tokenize(text + reply_start)
 
 
 def _fold_for_strict_templates(messages: list[Message]) -> list[Message]:
@@ -123,8 +124,10 @@ def plan_prompt(
     user_message: str,
     max_new_tokens: int,
     greeting: str = "",
+    reply_start: str = "",
 ) -> PromptPlan:
-    """Build the prompt; drop the oldest turns (never the persona) until the reply fits."""
+    """Build the prompt; drop the oldest turns (never the persona) until the reply fits. With ``reply_start``,
+    the prompt ends with that start of the reply (not closed), so the model continues it ("Continue")."""
     budget = backend.n_ctx - max_new_tokens
     lore, notices = _lore_for(backend, persona, history, user_message)
     head = persona_messages(persona, system_prompt, lore=lore)
@@ -134,7 +137,7 @@ def plan_prompt(
     show_greeting = greeting
     while True:
         messages = head + history_messages(kept, show_greeting) + [Message("user", user_message)] + tail
-        tokens = _render(backend, messages)
+        tokens = _render(backend, messages, reply_start)
         if len(tokens) <= budget:
             break
         if show_greeting and not kept:
@@ -164,6 +167,37 @@ def plan_prompt(
             f"Context full: the oldest {dropped} turn(s) were left out of the prompt "
             f"(the model sees the last {len(kept)}).",
         )
-    return PromptPlan(
-        tokens=tokens, messages=messages, notices=notices, dropped_turns=dropped, lore=[e.label for e in lore]
-    )
+    lore_labels = [e.label for e in lore]
+    return PromptPlan(tokens, messages, notices, dropped_turns=dropped, lore=lore_labels, reply_start=reply_start)
+
+
+@dataclass(frozen=True)
+class ContextUse:
+    """How full the context window is: ``used`` of ``n_ctx`` tokens, and how many of the oldest turns no longer
+    fit (the model does not see them)."""
+
+    used: int
+    n_ctx: int
+    dropped_turns: int = 0
+
+    @property
+    def share(self) -> float:
+        return self.used / self.n_ctx if self.n_ctx else 1.0
+
+
+def context_use(
+    backend: Backend,
+    persona: Persona,
+    system_prompt: str,
+    history: list[Turn],
+    reserve: int,
+    greeting: str = "",
+) -> ContextUse:
+    """The tokens the conversation takes as the model will read it with the next message: system prompt, lore,
+    greeting and the turns that fit while ``reserve`` tokens stay free for the next reply (``plan_prompt``'s
+    trimming; the last reply included)."""
+    try:
+        plan = plan_prompt(backend, persona, system_prompt, history, "", reserve, greeting)
+    except ModelError:  # not even the persona fits with that reserve
+        return ContextUse(backend.n_ctx, backend.n_ctx, len(history))
+    return ContextUse(len(plan.tokens), backend.n_ctx, plan.dropped_turns)

@@ -30,8 +30,40 @@ except ImportError:  # pragma: no cover - an installation without the lab
     build_lab_tab = None
 
 
+# Large type for a projector. Gradio's theme defines its size variables (--button-large-text-size: var(--text-lg),
+# ...) on :root, where var() is resolved: raising --text-* on <body> alone reaches nothing derived from them. The
+# dark theme redefines them all on body.dark, which is why large type used to work in dark mode only. So the derived
+# ones are redefined here too (small buttons get the body size: Stop, Undo... must read from the back of a room).
+LARGE_TYPE_CSS = """
+body.pp-large {--text-xxs: 13px !important; --text-xs: 15px !important; --text-sm: 17px !important;
+  --text-md: 20px !important; --text-lg: 23px !important; --text-xl: 28px !important; --text-xxl: 34px !important;
+  --body-text-size: var(--text-md) !important; --block-info-text-size: var(--text-sm) !important;
+  --block-label-text-size: var(--text-md) !important; --block-title-text-size: var(--text-md) !important;
+  --section-header-text-size: var(--text-md) !important; --chatbot-text-size: var(--text-lg) !important;
+  --checkbox-label-text-size: var(--text-md) !important; --input-text-size: var(--text-md) !important;
+  --prose-text-size: var(--text-md) !important; --button-large-text-size: var(--text-lg) !important;
+  --button-medium-text-size: var(--text-md) !important; --button-small-text-size: var(--text-md) !important}
+"""
+
+# The header at phone width: the title keeps its words whole and the badge and look controls go below it.
+HEADER_CSS = """
+#header {flex-wrap: wrap; row-gap: 0.3em; align-items: center}
+#title {flex: 0 1 auto !important; width: auto !important; min-width: min(100%, 12em) !important}
+#title h2 {margin: 0; overflow-wrap: normal; word-break: normal; white-space: nowrap}
+#badge {flex: 1 1 20em; min-width: 0; overflow-wrap: anywhere}
+@media (max-width: 640px) {
+  #title h2 {font-size: 1.35em; white-space: normal}
+  #badge {flex-basis: 100%; font-size: 0.85em}
+  #badge, #badge * {text-align: left !important}
+  #look {flex: 1 1 100% !important; flex-direction: row !important; flex-wrap: wrap; align-items: center;
+    min-width: 0 !important}
+  #look > * {flex: 1 1 auto !important; width: auto !important}
+}
+"""
+
 CSS = (
     plots.PANEL_CSS
+    + HEADER_CSS
     + """
 #status-box {min-height: 1.6em; font-size: 0.95em}
 #badge {text-align: right}
@@ -45,8 +77,9 @@ CSS = (
 .pp-issues pre {margin: 0.2em 0 0; padding: 0.3em 0.5em; font-size: 0.85em; overflow-x: auto;
   background: var(--block-background-fill); border: 1px solid var(--border-color-primary); border-radius: 4px}
 .error-box {color: #b00020; white-space: pre-wrap; font-family: monospace}
-body.pp-large {--text-xxs: 13px !important; --text-xs: 15px !important; --text-sm: 17px !important;
-  --text-md: 20px !important; --text-lg: 23px !important; --text-xl: 28px !important; --text-xxl: 34px !important}
+"""
+    + LARGE_TYPE_CSS
+    + """
 body.pp-large .prose, body.pp-large #chat .message {font-size: 22px !important; line-height: 1.45}
 body.pp-large .cm-content {font-size: 18px}
 """
@@ -115,7 +148,7 @@ def build_ui(pg: Playground, default_persona: str = "assistant") -> gr.Blocks:
         with gr.Row(elem_id="header"):
             gr.Markdown("## Persona Playground", elem_id="title")
             badge_md = gr.Markdown(elem_id="badge")
-            with gr.Column(scale=0, min_width=170):
+            with gr.Column(scale=0, min_width=170, elem_id="look"):
                 theme_btn = gr.Button("◐ Dark / light", size="sm", elem_id="theme-toggle")
                 large = gr.Checkbox(label="Large type (projector)", value=False, elem_id="large-type", container=False)
 

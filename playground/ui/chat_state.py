@@ -1,14 +1,17 @@
 """``ChatState``: one browser tab's conversation with one persona — a ChatSession plus a record of every turn
 (for the probe panels, the trend across turns, regenerate/undo and JSON export/import). Replies stream from a
-worker thread, so the model runs at full speed whatever the page does. No Gradio here."""
+worker thread, so the model runs at full speed whatever the page does. Beyond sending: alternative replies to
+the last message (``regenerate``, ``select``), continuing a reply cut at the token limit (``continue_reply``),
+editing a message (``stream(edit=...)``), messages sent while a reply is written (``queue``, ``stream_next``)
+and how full the context window is (``context_use``). No Gradio here."""
 
 from __future__ import annotations
 
+import copy
 import json
-import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import yaml
@@ -17,22 +20,34 @@ from ..chat.session import ChatSession, Playground
 from ..definitions.personas import Persona
 from ..errors import PlaygroundError
 from ..guard.policy import HIJACK, Policy
-from ..prompt.conversation import Turn
+from ..prompt.conversation import ContextUse, Turn, context_use
 from ..steering.request import active_strengths
 from .api import catalog_persona
-from .live_reply import LiveReply, TurnRecord
+from .live_reply import LiveReply
+from .reply_worker import ReplyWorker
 from .transcript import TRANSCRIPT_FORMAT, TRANSCRIPT_VERSION
+from .turns import TurnRecord
 
 MAX_MESSAGE_CHARS = 8000
-_END = object()  # the end of a reply's event queue
+REPEAT_S = 1.0  # the message being answered, sent again this soon after it, is a repeated Enter: not queued
+
+
+def _checked(message: str) -> str:
+    """The message to send, stripped; PlaygroundError when it is empty or too long."""
+    message = (message or "").strip()
+    if not message:
+        raise PlaygroundError("the message is empty; type something to send")
+    if len(message) > MAX_MESSAGE_CHARS:
+        raise PlaygroundError(f"the message has {len(message):,} characters; the limit is {MAX_MESSAGE_CHARS:,}")
+    return message
 
 
 class ChatState:
     """One browser tab's conversation with one persona. Never shared between users.
 
-    A reply is generated in a worker thread that feeds a queue, so the model runs at full speed whatever
-    the page does, and is released (its generation lock too) when the reply ends, is stopped, or the page
-    goes away mid-reply.
+    A reply is generated in a worker thread (``ReplyWorker``), so the model runs at full speed whatever the page
+    does, and is released (its generation lock too) when the reply ends, is stopped, or the page goes away
+    mid-reply.
     """
 
     def __init__(self, pg: Playground, persona: str | Persona):
@@ -44,8 +59,10 @@ class ChatState:
         except yaml.YAMLError as exc:  # a file the YAML reader rejects outright (e.g. control characters)
             raise PlaygroundError(f"persona '{persona}' can't be read: {exc}") from None
         self.turns: list[TurnRecord] = []
-        self._stop = threading.Event()
-        self._worker: threading.Thread | None = None
+        self.pending: list[str] = []  # sent while a reply was written: sent in turn when it ends (``stream_next``)
+        self._lock = threading.RLock()  # starting a reply, queueing a message and taking one are atomic
+        self._worker: ReplyWorker | None = None  # the latest reply's
+        self._sent_at = float("-inf")  # time.monotonic() when the latest message was sent
         self._room: dict[str, float] | None = None
 
     @property
@@ -62,13 +79,13 @@ class ChatState:
 
     @property
     def busy(self) -> bool:
-        return self._worker is not None and self._worker.is_alive()
+        return self._worker is not None and self._worker.busy
 
     def request_stop(self) -> bool:
         """Ask the reply being written to stop after its next token; False when nothing is running."""
-        if not self.busy:
+        if self._worker is None or not self.busy:
             return False
-        self._stop.set()
+        self._worker.stop.set()
         return True
 
     def _check_idle(self) -> None:
@@ -80,6 +97,7 @@ class ChatState:
         message: str,
         steering: dict[str, float] | None = None,
         *,
+        edit: int | None = None,
         min_interval: float = 0.0,
         first_wait: float | None = None,
         **options: Any,
@@ -91,93 +109,99 @@ class ChatState:
         folded into one update; ``min_interval`` (seconds) limits the update rate after the first token. With
         ``first_wait`` (seconds), when nothing has come that long after the start, the still empty reply is
         yielded once (so a page can say it is working) and the wait goes on. A stopped reply keeps what was
-        written, for the model too.
+        written, for the model too. With ``edit`` (a turn's index), the message replaces that turn's: that turn
+        and every later one are dropped (and come back if the reply fails).
         """
-        message = (message or "").strip()
-        if not message:
-            raise PlaygroundError("the message is empty; type something to send")
-        if len(message) > MAX_MESSAGE_CHARS:
-            raise PlaygroundError(f"the message has {len(message):,} characters; the limit is {MAX_MESSAGE_CHARS:,}")
-        self._check_idle()
-        options = {k: v for k, v in options.items() if v is not None}
-        # Validate the steering now, so a bad value is an error before anything is recorded.
-        self.pg.steering_for(active_strengths(steering))
-        live = LiveReply()
-        record = TurnRecord(message, live, active_strengths(steering))
-        events: queue.Queue[Any] = queue.Queue()
-        stop = self._stop = threading.Event()
+        message = _checked(message)
+        with self._lock:
+            self._check_idle()
+            self._check_steering(steering)
+            kept = len(self.turns) if edit is None else edit
+            if not 0 <= kept <= len(self.turns):
+                raise PlaygroundError(f"there is no message {kept + 1} to edit")
+            dropped, forgotten = self.turns[kept:], self.session.history[kept:]
+            del self.turns[kept:], self.session.history[kept:]
+            record = TurnRecord(message, LiveReply(), active_strengths(steering))
+            self.turns.append(record)
+            self._sent_at = time.monotonic()
 
-        def produce() -> None:
-            gen = self.session.stream(message, steering=steering, **options)
-            try:
-                for event in gen:
-                    events.put(event)
-                    if stop.is_set():
-                        break
-            except BaseException as exc:  # handed to the consumer, which raises it
-                events.put(exc)
-            finally:
-                gen.close()  # releases the model's generation lock
-                events.put(_END)
+            def undo() -> None:
+                self.turns[kept:], self.session.history[kept:] = dropped, forgotten
 
-        self._worker = threading.Thread(target=produce, name=f"reply-{self.persona_id}", daemon=True)
-        self.turns.append(record)
-        self._worker.start()
-        return self._follow(message, record, events, stop, min_interval, first_wait)
+            return self._start(record, steering, options, undo, min_interval, first_wait)
 
-    def _follow(
+    def regenerate(
         self,
-        message: str,
-        record: TurnRecord,
-        events: queue.Queue[Any],
-        stop: threading.Event,
-        min_interval: float,
+        steering: dict[str, float] | None = None,
+        *,
+        min_interval: float = 0.0,
         first_wait: float | None = None,
+        **options: Any,
     ) -> Iterator[LiveReply]:
-        live = record.reply
-        last_yield = 0.0
-        ended = False
-        try:
-            while not ended:
-                if first_wait is not None:  # only before the first event
-                    wait, first_wait = first_wait, None
-                    try:
-                        items = [events.get(timeout=wait)]
-                    except queue.Empty:
-                        yield live  # nothing written yet: the caller can say that it is working
-                        continue
-                else:
-                    items = [events.get()]
-                while True:  # fold whatever else is already waiting into the same update
-                    wait = min_interval - (time.monotonic() - last_yield) if live.tokens else 0.0
-                    try:
-                        items.append(events.get(timeout=wait) if wait > 0 else events.get_nowait())
-                    except queue.Empty:
-                        break
-                    if items[-1] is _END:
-                        break
-                for item in items:
-                    if item is _END:
-                        ended = True
-                    elif isinstance(item, BaseException):
-                        if live.result is None:
-                            self.turns.remove(record)
-                        raise item
-                    else:
-                        live.feed(item)
-                if live.result is not None:
-                    record.steering = dict(live.result.get("steering") or {})
-                elif ended:  # stopped before the end: keep the partial reply
-                    live.stopped = True
-                    self.session.history.append(Turn(message, live.text))
-                last_yield = time.monotonic()
-                yield live
-        finally:
-            if not ended:  # the consumer went away (page closed, event cancelled): stop generating
-                stop.set()
-                live.stopped = live.result is None
-                if live.stopped and record in self.turns:
-                    self.session.history.append(Turn(message, live.text))
+        """Write another reply to the last message, as ``stream`` does; the earlier replies stay as alternatives
+        (``select``), and the new one is shown."""
+        with self._lock:
+            record = self._last_for("regenerate")
+            self._check_steering(steering)
+            before = record.shown
+            self.session.history.pop()
+            record.add(LiveReply(), active_strengths(steering))
+
+            def undo() -> None:
+                record.drop_shown(before)
+                self.session.history.append(Turn(record.user, record.reply.text))
+
+            return self._start(record, steering, options, undo, min_interval, first_wait)
+
+    def continue_reply(
+        self,
+        steering: dict[str, float] | None = None,
+        *,
+        min_interval: float = 0.0,
+        first_wait: float | None = None,
+        **options: Any,
+    ) -> Iterator[LiveReply]:
+        """Continue the last reply from where it ended (cut at the token limit, or stopped), as ``stream`` does:
+        the new text, tokens and readouts are added to the same reply, for the model too."""
+        with self._lock:
+            record = self._last_for("continue")
+            if record.reply.blocked:
+                raise PlaygroundError("a reply blocked by the guardrail can't be continued; regenerate it instead")
+            self._check_steering(steering)
+            before, shown = copy.deepcopy(record.reply), record.shown
+            self.session.history.pop()
+            record.reply.continue_here()
+
+            def undo() -> None:
+                record.swipes[shown].reply = before
+                self.session.history.append(Turn(record.user, before.text))
+
+            options = {**options, "prefix": before.text}
+            return self._start(record, steering, options, undo, min_interval, first_wait)
+
+    def _last_for(self, what: str) -> TurnRecord:
+        self._check_idle()
+        if self.last is None:
+            raise PlaygroundError(f"nothing to {what} yet: send a message first")
+        return self.last
+
+    def _check_steering(self, steering: dict[str, float] | None) -> None:
+        """Validate the steering now, so a bad value is an error before anything is recorded."""
+        self.pg.steering_for(active_strengths(steering))
+
+    def _start(
+        self,
+        record: TurnRecord,
+        steering: dict[str, float] | None,
+        options: dict[str, Any],
+        undo: Callable[[], None],
+        min_interval: float,
+        first_wait: float | None,
+    ) -> Iterator[LiveReply]:
+        """Generate ``record``'s shown reply in a worker thread (call with the lock held); ``undo()`` puts the
+        conversation back as it was when the reply fails before it is done."""
+        self._worker = ReplyWorker(self.session, record, {**options, "steering": steering}, undo)
+        return self._worker.follow(min_interval, first_wait)
 
     def send(self, message: str, steering: dict[str, float] | None = None, **options: Any) -> LiveReply:
         """Stream to the end and return the finished reply."""
@@ -188,17 +212,72 @@ class ChatState:
 
     def undo(self) -> TurnRecord | None:
         """Forget the last exchange (the model forgets it too)."""
-        self._check_idle()
-        if not self.turns:
-            return None
-        self.session.undo()
-        return self.turns.pop()
+        with self._lock:
+            self._check_idle()
+            if not self.turns:
+                return None
+            self.session.undo()
+            return self.turns.pop()
 
     def clear(self) -> None:
-        self._check_idle()
-        self.session.clear()
-        self.session.guard_log.clear()
-        self.turns.clear()
+        with self._lock:
+            self._check_idle()
+            self.session.clear()
+            self.session.guard_log.clear()
+            self.turns.clear()
+
+    # -- alternative replies ("swipes") ----------------------------------------------------------------
+    def select(self, index: int) -> LiveReply:
+        """Show the last message's reply number ``index`` (0-based): the chat, the panels and what the model
+        sees as history for the next turn follow it."""
+        with self._lock:
+            record = self._last_for("choose")
+            record.select(index)
+            self.session.history[-1] = Turn(record.user, record.reply.text)
+            return record.reply
+
+    def swipe(self, step: int) -> LiveReply:
+        """Show the previous (``step`` -1) or next (+1) reply to the last message; stays at the first or last."""
+        record = self._last_for("choose")
+        return self.select(max(0, min(record.count - 1, record.shown + step)))
+
+    # -- messages sent while a reply is written ----------------------------------------------------------
+    def queue(self, message: str) -> bool:
+        """Keep ``message`` to be sent when the reply being written ends (and after any kept before it): True.
+        False when no reply is written and none waits: send it now. PlaygroundError for an empty or too long
+        message. The message being answered, sent again within ``REPEAT_S``, is a repeated Enter: True, and
+        nothing is kept."""
+        message = _checked(message)
+        with self._lock:
+            if not (self.busy or self.pending):
+                return False
+            repeat = self.last is not None and self.last.user == message
+            if not (repeat and not self.pending and time.monotonic() - self._sent_at < REPEAT_S):
+                self.pending.append(message)
+            return True
+
+    def stream_next(self, steering: dict[str, float] | None = None, **options: Any) -> Iterator[LiveReply] | None:
+        """Send the first kept message (``stream``) and take it from the queue; None when none waits, or while a
+        reply is written (whoever writes it sends the next one after it)."""
+        with self._lock:
+            if self.busy or not self.pending:
+                return None
+            updates = self.stream(self.pending[0], steering, **options)
+            self.pending.pop(0)
+            return updates
+
+    def take_pending(self) -> list[str]:
+        """The kept messages, no longer to be sent (Stop puts them back in the message box)."""
+        with self._lock:
+            out, self.pending = self.pending, []
+            return out
+
+    def context_use(self, reserve: int | None = None) -> ContextUse:
+        """How full the model's context window is with this conversation (system prompt, lore and the turns the
+        model still sees), keeping ``reserve`` tokens (default: the persona's max_tokens) for the next reply."""
+        reserve = self.persona.sampling.max_tokens if reserve is None else reserve
+        history = list(self.session.history)
+        return context_use(self.pg.backend, self.persona, self.session.system_prompt, history, reserve)
 
     def trend(self, upto: int | None = None) -> dict[str, list[float]]:
         """Each trait's mean readout per turn (the first ``upto`` turns; turns without readouts are skipped)."""
@@ -243,10 +322,7 @@ class ChatState:
             "version": TRANSCRIPT_VERSION,
             "persona": self.persona_id,
             "model": self.pg.backend.model_id,
-            "turns": [
-                {"user": t.user, "assistant": t.reply.text, "steering": t.steering, "reply": t.reply.to_dict()}
-                for t in self.turns
-            ],
+            "turns": [t.to_dict() for t in self.turns],
         }
 
     def export_json(self) -> str:
@@ -256,8 +332,7 @@ class ChatState:
     def from_transcript(cls, pg: Playground, data: dict[str, Any]) -> ChatState:
         state = cls(pg, data["persona"])
         for turn in data["turns"]:
-            reply = LiveReply.from_dict(turn.get("reply") or {"text": turn["assistant"]})
-            reply.text = turn["assistant"]
-            state.turns.append(TurnRecord(turn["user"], reply, dict(turn.get("steering") or {})))
-            state.session.history.append(Turn(turn["user"], turn["assistant"]))
+            record = TurnRecord.from_dict(turn)
+            state.turns.append(record)
+            state.session.history.append(Turn(record.user, record.reply.text))
         return state

@@ -38,6 +38,7 @@ class ChatLink:
     tabs: gr.Tabs
     outputs: list[Any]  # [state, persona_dd, *view components]
     view: Callable[[ChatState | None, str | None, str], tuple]  # the values for outputs[2:]
+    after_new_chat: Callable[[Any], Any] = lambda event: event  # chains the chat's redraws behind an event
 
 
 @dataclass
@@ -239,9 +240,10 @@ def _listen_try_in_chat(pg: Playground, ed: EditorParts, chat: ChatLink) -> None
         shown = gr.update(value=file_id) if file_id in pg.catalog.persona_files() else gr.skip()  # picker agrees
         return (new, shown, *chat.view(new, trait, note), note, gr.Tabs(selected="chat"))
 
-    ed.try_chat.click(
+    tried = ed.try_chat.click(
         try_in_chat,
         [ed.code, ed.file, ed.name, chat.heat_trait, chat.state],
         [*chat.outputs, ed.status, chat.tabs],
         api_visibility="private",
     )
+    chat.after_new_chat(tried)

@@ -5,8 +5,10 @@
 - the fine-tuning "vaccine" demo (``playground.finetune``), quick or full, plus asking every fine-tuned
   model the same question (``FinetuneLab``: the demo's model and lock, owned by the Lab tab).
 
-Every function takes an optional ``progress(fraction, text)`` callback and returns plain data
-(Markdown, table rows, PNG paths); ``playground.ui.lab_tab`` only wires them to components.
+Every function takes an optional ``progress(fraction, text)`` callback and an optional ``job``
+(``backends.priority.BackgroundJob``: the run gives way to chats and stops when cancelled, raising
+``JobCancelled``; ``LabJobs`` keeps one per page and experiment), and returns plain data (Markdown, table rows,
+PNG paths); ``playground.ui.lab_tab`` only wires them to components.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from __future__ import annotations
 import tempfile
 import threading
 from collections.abc import Callable
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
+from ..backends.priority import BackgroundJob, Foreground
 from ..errors import PlaygroundError
 from ..paths import REPO_ROOT
 from ..steering.request import split_assignments
@@ -42,22 +46,81 @@ def _quiet(progress: Progress | None) -> Progress:
     return progress or (lambda _f, _d: None)
 
 
-def unguarded(pg):
-    """A Playground sharing ``pg``'s model, vectors and generation lock, with guardrails off (to measure the
-    prompt alone)."""
+PAUSED = "paused: a chat is being answered (the Lab gives way to chats)"
+
+
+class LabJobs:
+    """The Lab's running jobs, one per page and experiment, so that a page's Cancel stops its own run only."""
+
+    def __init__(self, foreground: Foreground) -> None:
+        self.foreground = foreground
+        self._jobs: dict[tuple[str, str], BackgroundJob] = {}
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def running(self, owner: str, kind: str, progress: Progress | None = None):
+        """A new job for (page, experiment) while the block runs; yields (job, a progress callback that also
+        stops at the job's checkpoints and says when the job waits for a chat)."""
+        job = BackgroundJob(self.foreground, f"the {kind} run")
+        ui = _quiet(progress)
+        last = [0.0]
+
+        def step(fraction: float, text: str) -> None:
+            last[0] = fraction
+            ui(fraction, text)
+            job.checkpoint()
+
+        job.on_pause = lambda: ui(last[0], PAUSED)
+        with self._lock:
+            self._jobs[(owner, kind)] = job
+        try:
+            yield job, step
+        finally:
+            with self._lock:
+                if self._jobs.get((owner, kind)) is job:
+                    del self._jobs[(owner, kind)]
+
+    def cancel(self, owner: str, kind: str) -> bool:
+        """Cancel the page's run of ``kind``; False when none is running."""
+        with self._lock:
+            job = self._jobs.get((owner, kind))
+        if job is None:
+            return False
+        job.cancel()
+        return True
+
+
+def unguarded(pg, job: BackgroundJob | None = None):
+    """A Playground sharing ``pg``'s model, vectors, generation lock and foreground, with guardrails off (to
+    measure the prompt alone); with ``job``, its replies run as that background job."""
     from ..chat.session import Playground
 
     lab = Playground(loaded_backend=pg.backend, catalog=pg.catalog, policy_path="")
     lab.generation_lock = pg.generation_lock  # one model, one lock: never two generations at once
+    lab.foreground = pg.foreground  # and chats first
     lab._vectors, lab._probes = pg.vectors, pg.probes
-    return lab
+    return lab.in_background(job) if job is not None else lab
+
+
+def _yielding(backend: Any, job: BackgroundJob | None):
+    """Checkpoints of ``job`` inside the transformers model's decoder blocks (none without a job)."""
+    if job is None:
+        return nullcontext()
+    from ..backends.torch_yield import yielding_layers
+
+    return yielding_layers(backend.model, job)
 
 
 # ---- role models ----------------------------------------------------------------------------------
 
 
 def role_models_live(
-    pg, persona: str = "assistant", n_prompts: int = 5, max_tokens: int = 32, progress: Progress | None = None
+    pg,
+    persona: str = "assistant",
+    n_prompts: int = 5,
+    max_tokens: int = 32,
+    progress: Progress | None = None,
+    job: BackgroundJob | None = None,
 ) -> tuple[str, str]:
     """A small role-model measurement: the first ``n_prompts`` adversarial prompts, every role model alone,
     all together and none, greedy. Returns (Markdown summary, PNG path)."""
@@ -66,7 +129,7 @@ def role_models_live(
 
     if not 1 <= n_prompts <= len(ADVERSARIAL):
         raise PlaygroundError(f"choose between 1 and {len(ADVERSARIAL)} prompts")
-    lab = unguarded(pg)
+    lab = unguarded(pg, job)
     base = lab.catalog.persona(persona)
     conditions = default_conditions(sorted(lab.catalog.role_model_files()))
     # spread the sample over hijacks, provocations and harm requests
@@ -107,6 +170,7 @@ def best_of_live(
     seed: int | None = 0,
     max_tokens: int = 64,
     progress: Progress | None = None,
+    job: BackgroundJob | None = None,
 ) -> tuple[str, list[list[Any]]]:
     """Best of ``n`` for one message. ``targets``: "humorous=1, evil=-1" (empty = the persona's defaults).
     Returns (Markdown with the chosen reply, one table row per candidate)."""
@@ -114,7 +178,7 @@ def best_of_live(
 
     if not message.strip():
         raise PlaygroundError("type a message first")
-    session = pg.session(persona)
+    session = (pg.in_background(job) if job is not None else pg).session(persona)
     extra = parse_targets(split_assignments(targets))
     goal = persona_targets(session.persona, pg.vectors.names(), extra)
     ranked = best_of_n(
@@ -171,7 +235,12 @@ class FinetuneLab:
         return self.backend
 
     def finetune_live(
-        self, quick: bool = True, force: bool = False, model: str | None = None, progress: Progress | None = None
+        self,
+        quick: bool = True,
+        force: bool = False,
+        model: str | None = None,
+        progress: Progress | None = None,
+        job: BackgroundJob | None = None,
     ) -> tuple[str, str, str]:
         """Run (or load from the cache) the fine-tuning demo. Returns (Markdown table, results PNG, loss PNG)."""
         from ..backends.model_source import resolve_model
@@ -188,7 +257,8 @@ class FinetuneLab:
                 step(0.0, "loading the model in transformers")
                 backend = self._clean_backend(model)
                 self.wrapped = "(training)"  # peft wraps the model in place: a failed run must not leave it for reuse
-                result = run_demo(config, backend=backend, force=force, progress=step)
+                with _yielding(backend, job):
+                    result = run_demo(config, backend=backend, force=force, progress=step)
                 self.wrapped, self.peft_model = result.key, result.peft_model
             self.result = result
             OUT_DIR.mkdir(parents=True, exist_ok=True)
@@ -206,6 +276,7 @@ class FinetuneLab:
         max_tokens: int = 48,
         model: str | None = None,
         progress: Progress | None = None,
+        job: BackgroundJob | None = None,
     ) -> list[list[Any]]:
         """The same message to the base model and every fine-tuned run of the demo (rows for a table)."""
         from ..backends.model_source import resolve_model
@@ -232,7 +303,8 @@ class FinetuneLab:
             step(0.5, "asking every model")
             vec = VectorStore(self.backend.model_id).get(result.config.trait)
             runs = [r for r in result.config.runs() if r in self.peft_model.peft_config]
-            answers = answer_all(self.backend, self.peft_model, runs, vec, message, max_tokens=max_tokens)
+            with _yielding(self.backend, job):
+                answers = answer_all(self.backend, self.peft_model, runs, vec, message, max_tokens=max_tokens)
         finally:
             self._lock.release()
         return [
@@ -277,6 +349,7 @@ def finetune_config_text(quick: bool) -> str:
 
 __all__ = [
     "FinetuneLab",
+    "LabJobs",
     "best_of_headers",
     "best_of_live",
     "finetune_config_text",

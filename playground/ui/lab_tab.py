@@ -12,6 +12,7 @@ from typing import Any
 
 import gradio as gr
 
+from ..backends.priority import JobCancelled
 from ..errors import PlaygroundError
 from . import lab
 from .views import describe_error
@@ -32,10 +33,22 @@ def _fail(exc: Exception) -> gr.Error:
     return gr.Error(describe_error(exc))
 
 
+def _owner(request: gr.Request | None) -> str:
+    """Whose run it is: the page (Gradio session); API calls without one share a name."""
+    return getattr(request, "session_hash", None) or "api"
+
+
+def _cancelled(job: Any) -> str:
+    waited = f"; it had given way to chats for {job.yielded_s:.0f} s" if job.yields else ""
+    return f"■ Cancelled — nothing was kept from this run{waited}."
+
+
 def build_lab_tab(pg) -> dict[str, Any]:
     """Create the Lab components in the current Gradio context; returns them by name (for tests).
 
-    The tab owns the fine-tuning demo's model (a ``lab.FinetuneLab``), so each UI built has its own."""
+    The tab owns the fine-tuning demo's model (a ``lab.FinetuneLab``), so each UI built has its own, and its
+    running jobs (``lab.LabJobs``: every run gives way to chats, and each section's Cancel stops the page's own
+    run)."""
     choices = [(label, pid) for pid, label in pg.catalog.list_personas()]
     ids = [pid for _, pid in choices]
     first = "assistant" if "assistant" in ids else (ids[0] if ids else None)
@@ -45,8 +58,9 @@ def build_lab_tab(pg) -> dict[str, Any]:
     _render_roles(c, choices, first)
     _render_rank(c, choices, funny)
     _render_finetune(c)
-    _listen_roles_rank(c, pg)
-    _listen_finetune(c, lab.FinetuneLab())
+    jobs = lab.LabJobs(pg.foreground)
+    _listen_roles_rank(c, pg, jobs)
+    _listen_finetune(c, lab.FinetuneLab(), jobs)
     return c
 
 
@@ -62,6 +76,7 @@ def _render_roles(c: dict[str, Any], choices: list[tuple[str, str]], first: str 
             c["roles_n"] = gr.Slider(1, 15, value=5, step=1, label="Adversarial prompts", scale=2)
             c["roles_tokens"] = gr.Slider(16, 96, value=32, step=8, label="Tokens per reply", scale=2)
             c["roles_go"] = gr.Button("Run small measurement", variant="primary", scale=1, elem_id="lab-roles-go")
+            c["roles_cancel"] = gr.Button("Cancel", variant="stop", scale=1, elem_id="lab-roles-cancel")
         c["roles_md"] = gr.Markdown()
         c["roles_img"] = gr.Image(
             value=lab.shipped_plot("role_models"), type="filepath", interactive=False,
@@ -83,6 +98,7 @@ def _render_rank(c: dict[str, Any], choices: list[tuple[str, str]], funny: str |
         with gr.Row():
             c["rank_msg"] = gr.Textbox(value="My houseplant keeps dying. Any advice?", label="Message", scale=5)
             c["rank_go"] = gr.Button("Rank N replies", variant="primary", scale=1, elem_id="lab-rank-go")
+            c["rank_cancel"] = gr.Button("Cancel", variant="stop", scale=1, elem_id="lab-rank-cancel")
         c["rank_md"] = gr.Markdown()
         c["rank_table"] = gr.Dataframe(interactive=False, wrap=True, label="Candidates")
         c["rank_img"] = gr.Image(
@@ -97,12 +113,14 @@ def _render_finetune(c: dict[str, Any]) -> None:
             "LoRA fine-tunes of the model on its own evil-laden replies: plain; with the behaviour requested "
             "in the training prompt (inoculation); with the evil vector added during training only "
             "(preventative steering); and no fine-tune. All evaluated on new questions with a neutral prompt. "
-            "The quick version takes about 3 minutes on a laptop; results are cached."
+            "The quick version takes about 2.5 minutes on two idle cores (the full one about 7); results are "
+            "cached. Every Lab run pauses while anyone's chat is answered, and Cancel stops it."
         )
         with gr.Row():
             c["ft_mode"] = gr.Radio(["quick", "full"], value="quick", label="Version", scale=2)
             c["ft_force"] = gr.Checkbox(value=False, label="Run again (ignore the cache)", scale=1)
             c["ft_go"] = gr.Button("Run the fine-tuning demo", variant="primary", scale=1, elem_id="lab-ft-go")
+            c["ft_cancel"] = gr.Button("Cancel", variant="stop", scale=1, elem_id="lab-ft-cancel")
         c["ft_config"] = gr.Markdown(lab.finetune_config_text(True))
         c["ft_md"] = gr.Markdown()
         with gr.Row():
@@ -122,22 +140,39 @@ def _render_finetune(c: dict[str, Any]) -> None:
 
 
 # ---- handlers (adapters only)
-def _listen_roles_rank(c: dict[str, Any], pg) -> None:
-    def run_roles(persona: str, n: float, tokens: float, progress=gr.Progress()):  # noqa: B008
-        try:
-            return lab.role_models_live(pg, persona, int(n), int(tokens), progress=_progress(progress))
-        except PlaygroundError as exc:
-            raise _fail(exc) from exc
+def _wire_cancel(button: gr.Button, jobs: lab.LabJobs, kinds: tuple[str, ...]) -> None:
+    def cancel(request: gr.Request):
+        if any([jobs.cancel(_owner(request), kind) for kind in kinds]):
+            gr.Info("Cancelling: the run stops at its next step (within a second or two).")
+        else:
+            gr.Info("Nothing of yours is running in this section.")
 
-    def run_rank(persona: str, n: float, targets: str, seed, message: str, progress=gr.Progress()):  # noqa: B008
-        try:
-            md, rows = lab.best_of_live(
-                pg, persona, message, int(n), targets, None if seed is None else int(seed),
-                progress=_progress(progress),
-            )  # fmt: skip
-            return md, gr.Dataframe(value=rows, headers=lab.best_of_headers(pg, persona, targets))
-        except PlaygroundError as exc:
-            raise _fail(exc) from exc
+    # outside the queue and without a concurrency limit: a Cancel never waits behind the run it cancels
+    button.click(cancel, None, None, queue=False, concurrency_limit=None, api_visibility="private")
+
+
+def _listen_roles_rank(c: dict[str, Any], pg, jobs: lab.LabJobs) -> None:
+    def run_roles(persona: str, n: float, tokens: float, request: gr.Request, progress=gr.Progress()):  # noqa: B008
+        with jobs.running(_owner(request), "roles", _progress(progress)) as (job, step):
+            try:
+                return lab.role_models_live(pg, persona, int(n), int(tokens), progress=step, job=job)
+            except JobCancelled:
+                return _cancelled(job), gr.skip()
+            except PlaygroundError as exc:
+                raise _fail(exc) from exc
+
+    def run_rank(persona: str, n: float, targets: str, seed, message: str, request: gr.Request,
+                 progress=gr.Progress()):  # noqa: B008  # fmt: skip
+        with jobs.running(_owner(request), "rank", _progress(progress)) as (job, step):
+            try:
+                md, rows = lab.best_of_live(
+                    pg, persona, message, int(n), targets, None if seed is None else int(seed), progress=step, job=job
+                )
+                return md, gr.Dataframe(value=rows, headers=lab.best_of_headers(pg, persona, targets))
+            except JobCancelled:
+                return _cancelled(job), gr.skip()
+            except PlaygroundError as exc:
+                raise _fail(exc) from exc
 
     c["roles_go"].click(
         run_roles, [c["roles_persona"], c["roles_n"], c["roles_tokens"]], [c["roles_md"], c["roles_img"]],
@@ -150,20 +185,29 @@ def _listen_roles_rank(c: dict[str, Any], pg) -> None:
         api_name="lab_best_of",
         concurrency_id="lab_model",
     )
+    _wire_cancel(c["roles_cancel"], jobs, ("roles",))
+    _wire_cancel(c["rank_cancel"], jobs, ("rank",))
 
 
-def _listen_finetune(c: dict[str, Any], ft: lab.FinetuneLab) -> None:
-    def run_ft(mode: str, force: bool, progress=gr.Progress()):  # noqa: B008
-        try:
-            return ft.finetune_live(mode == "quick", bool(force), progress=_progress(progress))
-        except PlaygroundError as exc:
-            raise _fail(exc) from exc
+def _listen_finetune(c: dict[str, Any], ft: lab.FinetuneLab, jobs: lab.LabJobs) -> None:
+    def run_ft(mode: str, force: bool, request: gr.Request, progress=gr.Progress()):  # noqa: B008
+        with jobs.running(_owner(request), "finetune", _progress(progress)) as (job, step):
+            try:
+                return ft.finetune_live(mode == "quick", bool(force), progress=step, job=job)
+            except JobCancelled:
+                return _cancelled(job), gr.skip(), gr.skip()
+            except PlaygroundError as exc:
+                raise _fail(exc) from exc
 
-    def ask_ft(mode: str, message: str, progress=gr.Progress()):  # noqa: B008
-        try:
-            return ft.ask_finetuned(message, mode == "quick", progress=_progress(progress))
-        except PlaygroundError as exc:
-            raise _fail(exc) from exc
+    def ask_ft(mode: str, message: str, request: gr.Request, progress=gr.Progress()):  # noqa: B008
+        with jobs.running(_owner(request), "ask", _progress(progress)) as (job, step):
+            try:
+                return ft.ask_finetuned(message, mode == "quick", progress=step, job=job)
+            except JobCancelled:
+                gr.Warning(_cancelled(job))
+                return gr.skip()
+            except PlaygroundError as exc:
+                raise _fail(exc) from exc
 
     c["ft_mode"].change(
         lambda mode: lab.finetune_config_text(mode == "quick"), c["ft_mode"], c["ft_config"], api_visibility="private"
@@ -171,5 +215,6 @@ def _listen_finetune(c: dict[str, Any], ft: lab.FinetuneLab) -> None:
     c["ft_go"].click(run_ft, [c["ft_mode"], c["ft_force"]], [c["ft_md"], c["ft_img"], c["ft_loss"]],
                      api_name="lab_finetune", concurrency_id="lab_finetune")  # fmt: skip
     c["ft_ask"].click(
-        ask_ft, [c["ft_mode"], c["ft_msg"]], c["ft_table"], api_name="lab_ask_finetuned", concurrency_id="lab_finetune"
-    )
+        ask_ft, [c["ft_mode"], c["ft_msg"]], c["ft_table"], api_name="lab_ask_finetuned", concurrency_id="lab_ask"
+    )  # not queued behind a running demo: it says at once that the demo is busy
+    _wire_cancel(c["ft_cancel"], jobs, ("finetune", "ask"))

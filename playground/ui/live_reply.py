@@ -1,6 +1,7 @@
 """A reply as the UI sees it: ``LiveReply`` folds a reply's stream events into text, tokens, per-token probe
-readouts and guard events as they arrive; ``TurnRecord`` is one exchange of a tab's conversation (what the
-probe panels, the trend across turns, regenerate/undo and export/import work from)."""
+readouts and guard events as they arrive. A reply can be continued (``continue_here``): the continuation's tokens
+and readouts are appended to it. One exchange of a tab's conversation, with its alternative replies, is a
+``playground.ui.turns.TurnRecord``."""
 
 from __future__ import annotations
 
@@ -27,25 +28,52 @@ class LiveReply:
     blocked: bool = False
     stopped: bool = False
     attempts: int = 1
+    phase: str = ""  # before the first token: why nothing comes yet ('waiting', 'measuring'; see ChatSession.stream)
+    # a continuation starts after this many tokens and this text (what a guardrail's reset goes back to)
+    base: tuple[int, str] = field(default=(0, ""), repr=False, compare=False)
 
     def feed(self, event: StreamEvent) -> None:
         self.events += event.guard
-        if event.kind == "token":
+        if event.kind == "status":
+            self.phase = event.text
+        elif event.kind == "token":
             self.text += event.text
             self.tokens.append(event.text)
             self.readouts.append(dict(event.readout or {}))
         elif event.kind == "reset":
-            self.text, self.tokens, self.readouts = "", [], []
+            n, self.text = self.base
+            self.tokens, self.readouts = self.tokens[:n], self.readouts[:n]
             self.attempts += 1
         elif event.kind == "replace":
             self.text, self.blocked = event.text, True
         elif event.kind == "done" and event.result is not None:
             self.result = event.result.to_dict()
             self.text = self.result["reply"]
+            if self.base[0]:  # a continuation: the result counts every token of the reply
+                self.result["tokens"] = list(self.tokens)
+
+    def continue_here(self) -> None:
+        """Get ready for a continuation of this reply (``ChatSession.stream(prefix=...)``): it is being written
+        again from its end, and the new tokens, readouts and result are added to it."""
+        self.base = (len(self.tokens), self.text)
+        self.result, self.stopped, self.phase = None, False, ""
 
     @property
     def done(self) -> bool:
         return self.result is not None
+
+    @property
+    def finish_reason(self) -> str:
+        """Why the reply ended (``ChatResult.finish_reason``); 'stopped' when the user stopped it, '' while it is
+        written."""
+        if self.stopped:
+            return "stopped"
+        return str((self.result or {}).get("finish_reason", "end")) if self.result is not None else ""
+
+    @property
+    def cut(self) -> bool:
+        """The reply ended at the token limit (possibly mid-word): it can be continued."""
+        return self.finish_reason == "length"
 
     @property
     def traits(self) -> list[str]:
@@ -88,10 +116,3 @@ class LiveReply:
             stopped=bool(data.get("stopped", False)),
             attempts=int(data.get("attempts", 1)),
         )
-
-
-@dataclass
-class TurnRecord:
-    user: str
-    reply: LiveReply
-    steering: dict[str, float] = field(default_factory=dict)

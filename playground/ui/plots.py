@@ -14,6 +14,8 @@ from typing import Any
 
 from ..guard.policy import Policy, describe_guard_event
 from ..steering.probe_direction import RELIABLE_AUROC
+from .panel_css import PANEL_CSS as PANEL_CSS  # re-exported: the app adds it to the page
+from .probe_scale import HEAT_FLOOR, bar_range, bar_values, heat_vmax
 
 PALETTE = {
     "evil": "#d62728",
@@ -35,73 +37,6 @@ ACTION_WORDS = {
     "block": "blocked: the reply was stopped and replaced",
     "warn": "warning (nothing changed)",
 }
-
-PANEL_CSS = """
-.pp-panel {--pp-fg: #1f2328; --pp-muted: #6b7280; --pp-track: #eef0f3; --pp-bar: #3b82f6; --pp-neg: #94a3b8;
-  --pp-warn: #d97706; --pp-act: #dc2626; --pp-border: #d0d7de; --pp-bg: transparent;
-  --pp-size: 14px; font-size: var(--pp-size); color: var(--pp-fg);}
-/* Gradio prefixes custom rules with its container classes, so the overrides need !important to win. */
-.dark .pp-panel {--pp-fg: #e6edf3 !important; --pp-muted: #9aa4b2 !important; --pp-track: #2d333b !important;
-  --pp-bar: #60a5fa !important; --pp-neg: #64748b !important; --pp-warn: #f59e0b !important;
-  --pp-act: #f87171 !important; --pp-border: #444c56 !important;}
-.pp-large .pp-panel {--pp-size: 19px !important;}
-.pp-empty {color: var(--pp-muted); font-style: italic; padding: 0.5em 0;}
-.pp-head {display: flex; justify-content: space-between; color: var(--pp-muted); font-size: 0.85em;
-  margin-bottom: 0.3em;}
-.pp-row {display: grid; grid-template-columns: 8.5em 1fr 3.6em; align-items: center; gap: 0.5em; margin: 0.18em 0;}
-.pp-name {text-align: right; white-space: nowrap; overflow: hidden; text-overflow: ellipsis;}
-.pp-row.unreliable {opacity: 0.45;}
-.pp-row.unreliable .pp-name {font-style: italic; text-decoration: underline dotted;}
-.pp-row.unreliable .pp-bar {
-  background: repeating-linear-gradient(45deg, #9ca3af, #9ca3af 3px, #d1d5db 3px, #d1d5db 6px);
-}
-.pp-val {font-variant-numeric: tabular-nums; text-align: right; font-weight: 600;}
-.pp-track {position: relative; height: 1.15em; background: var(--pp-track); border-radius: 3px;}
-.pp-bar {position: absolute; top: 0.12em; bottom: 0.12em; background: var(--pp-bar); border-radius: 2px;}
-.pp-bar.neg {background: var(--pp-neg);}
-.pp-bar.warn {background: var(--pp-warn);}
-.pp-bar.act {background: var(--pp-act);}
-.pp-zero {position: absolute; top: -0.1em; bottom: -0.1em; width: 1px; background: var(--pp-fg); opacity: 0.55;}
-.pp-thr {position: absolute; top: -0.15em; bottom: -0.15em; width: 0; border-left: 2px dashed var(--pp-warn);}
-.pp-thr.act {border-left: 2px solid var(--pp-act);}
-.pp-tick {position: absolute; top: -0.25em; width: 0; height: 0; margin-left: -0.3em;
-  border-left: 0.3em solid transparent; border-right: 0.3em solid transparent; border-top: 0.45em solid var(--pp-fg);}
-.pp-axis {display: grid; grid-template-columns: 8.5em 1fr 3.6em; gap: 0.5em; color: var(--pp-muted);}
-.pp-axis-inner {position: relative; height: 1.1em;}
-.pp-axis-inner span {position: absolute; transform: translateX(-50%); font-size: 0.8em;}
-.pp-legend {color: var(--pp-muted); font-size: 0.8em; margin-top: 0.35em; line-height: 1.6;}
-.pp-legend .pp-weak {display: block; font-style: italic;}
-.pp-legend i {display: inline-block; vertical-align: middle; margin: 0 0.25em 0 0.6em;}
-.pp-legend i.bar {width: 1.2em; height: 0.6em; background: var(--pp-bar);}
-.pp-legend i.warn {height: 0.9em; border-left: 2px dashed var(--pp-warn);}
-.pp-legend i.act {height: 0.9em; border-left: 2px solid var(--pp-act);}
-.pp-legend i.tick {border-left: 0.3em solid transparent; border-right: 0.3em solid transparent;
-  border-top: 0.45em solid var(--pp-fg);}
-.pp-heat {line-height: 1.9; white-space: pre-wrap; word-break: break-word; max-height: 16em; overflow-y: auto;
-  border: 1px solid var(--pp-border); border-radius: 6px; padding: 0.4em 0.6em;}
-.pp-heat span.t {border-radius: 3px; padding: 0.08em 0; cursor: help;}
-.pp-heat span.hot {color: #fff;}
-.pp-scale {display: flex; align-items: center; gap: 0.4em; color: var(--pp-muted); font-size: 0.8em; margin-top: 0.3em;}
-.pp-scale .grad {flex: 1; height: 0.6em; border-radius: 3px;
-  background: linear-gradient(90deg, rgba(37,99,235,0.85), rgba(37,99,235,0) 50%, rgba(220,38,38,0) 50%,
-  rgba(220,38,38,0.85));}
-.pp-trend svg {width: 100%; height: auto; overflow: visible;}
-.pp-trend text {fill: var(--pp-muted); font-size: 10px;}
-.pp-trend .grid {stroke: var(--pp-border); stroke-width: 0.6;}
-.pp-trend .zero {stroke: var(--pp-fg); stroke-width: 0.8; opacity: 0.5;}
-.pp-chip {display: inline-block; margin-right: 0.8em; white-space: nowrap;}
-.pp-chip b {display: inline-block; width: 0.8em; height: 0.8em; border-radius: 2px; margin-right: 0.25em;
-  vertical-align: middle;}
-.pp-alerts {display: flex; flex-direction: column; gap: 0.25em;}
-.pp-alert {border-left: 4px solid var(--pp-warn); padding: 0.15em 0.6em; border-radius: 4px;
-  background: rgba(217,119,6,0.10);}
-.pp-alert.act {border-left-color: var(--pp-act); background: rgba(220,38,38,0.10);}
-.pp-alert small {color: var(--pp-muted);}
-.pp-table {border-collapse: collapse; width: 100%; font-size: 0.92em;}
-.pp-table th, .pp-table td {border-bottom: 1px solid var(--pp-border); padding: 0.2em 0.45em; text-align: left;}
-.pp-table td.num {text-align: right; font-variant-numeric: tabular-nums;}
-.pp-note {color: var(--pp-muted); font-size: 0.85em; margin-top: 0.3em;}
-"""
 
 
 def _e(text: Any) -> str:
@@ -143,23 +78,18 @@ def probe_bars_html(
     n_tokens: int = 0,
     caption: str = "",
     reliability: Mapping[str, Mapping[str, Any]] | None = None,
+    about: Mapping[str, str] | None = None,
+    span: tuple[float, float] | None = None,
 ) -> str:
     """One bar per trait: the reply's mean readout, the prompt prediction (▼) and warn/act lines. A probe whose
     measured reliability is below the bar (``reliability[t]["reliable"] is False``) is greyed, with its numbers on
-    hover."""
+    hover. ``about``: per trait, what it means (hover, after the values); ``span``: the axis (lo, hi) to draw on,
+    e.g. one shared with another panel (default: fitted to these values, ``probe_scale.bar_range``)."""
     if not means:
         return _panel('<div class="pp-empty">Probe readouts appear here while a reply streams.</div>')
     thresholds = thresholds or {}
     prompt_last = prompt_last or {}
-    values = list(means.values()) + list(prompt_last.values())
-    for t in means:
-        for key in ("warn", "act"):
-            v = (thresholds.get(t) or {}).get(key)
-            if v is not None:
-                values.append(v)
-    lo = min(-2.0, min(values) - 0.5)
-    hi = max(4.0, max(values) + 0.5)
-    lo, hi = max(lo, -12.0), min(hi, 16.0)
+    lo, hi = span or bar_range(bar_values(means, prompt_last, thresholds))
 
     def pos(v: float) -> float:
         return (min(max(v, lo), hi) - lo) / (hi - lo) * 100
@@ -189,8 +119,9 @@ def probe_bars_html(
         if act is not None:
             parts.append(f'<div class="pp-thr act" style="left:{pos(act):.2f}%"></div>')
             tip.append(f"{rule.get('action', 'act')} at {act:.1f}")
+        title = "; ".join(tip) + (f"\n\n{about[trait]}" if about and about.get(trait) else "")
         rows.append(
-            f'<div class="pp-row{" unreliable" if weak else ""}" title="{_e("; ".join(tip))}" data-trait="{_e(trait)}">'
+            f'<div class="pp-row{" unreliable" if weak else ""}" title="{_e(title)}" data-trait="{_e(trait)}">'
             f'<span class="pp-name">{_e(trait)}{"?" if weak else ""}</span><div class="pp-track">{"".join(parts)}</div>'
             f'<span class="pp-val">{value:+.1f}</span></div>'
         )
@@ -201,7 +132,10 @@ def probe_bars_html(
         if lo <= v <= hi
     )
     head = f'<div class="pp-head"><span>{_e(caption)}</span><span>mean z over {n_tokens} token(s)</span></div>'
-    axis = f'<div class="pp-axis"><span></span><div class="pp-axis-inner">{ticks}</div><span></span></div>'
+    axis = (
+        f'<div class="pp-axis" data-lo="{lo:.2f}" data-hi="{hi:.2f}"><span></span>'
+        f'<div class="pp-axis-inner">{ticks}</div><span></span></div>'
+    )
     greyed = any(_unreliable_note((reliability or {}).get(t)) for t in means)
     legend = (
         '<div class="pp-legend"><i class="bar"></i>reply mean<i class="tick"></i>prompt prediction'
@@ -233,11 +167,14 @@ def _heat_colour(value: float, vmax: float) -> str:
     return f"rgba({rgb},{share:.2f})"
 
 
-def token_heatmap_html(tokens: Sequence[str], values: Sequence[float], trait: str, *, vmax: float = 4.0) -> str:
-    """The reply's tokens tinted by one trait's readout (red above a typical assistant, blue below)."""
+def token_heatmap_html(
+    tokens: Sequence[str], values: Sequence[float], trait: str, *, vmax: float = HEAT_FLOOR, about: str = ""
+) -> str:
+    """The reply's tokens tinted by one trait's readout (red above a typical assistant, blue below), on a colour
+    scale of ±``vmax`` (widened to the largest value); ``about``: what the trait means, on the legend's hover."""
     if not tokens or not values:
         return _panel('<div class="pp-empty">The per-token heatmap appears here while a reply streams.</div>')
-    vmax = max(vmax, max(abs(v) for v in values))
+    vmax = heat_vmax(values, vmax)
     spans = []
     for i, (tok, value) in enumerate(zip(tokens, values, strict=False)):
         shown = _e(tok).replace("\n", "↵\n")
@@ -247,9 +184,10 @@ def token_heatmap_html(tokens: Sequence[str], values: Sequence[float], trait: st
         spans.append(
             f'<span class="t{strong}" data-z="{value:.3f}" title="{_e(tip)}" style="background:{colour}">{shown}</span>'
         )
+    name = f'<span class="pp-about" title="{_e(about)}">{_e(trait)}</span>' if about else _e(trait)
     scale = (
-        f'<div class="pp-scale"><span>{-vmax:+.1f}</span><div class="grad"></div><span>{vmax:+.1f}</span>'
-        f"<span>{_e(trait)} z · hover a token for its value</span></div>"
+        f'<div class="pp-scale" data-vmax="{vmax:.2f}"><span>{-vmax:+.1f}</span><div class="grad"></div>'
+        f"<span>{vmax:+.1f}</span><span>{name} z · hover a token for its value</span></div>"
     )
     return _panel(f'<div class="pp-heat">{"".join(spans)}</div>{scale}')
 

@@ -9,14 +9,18 @@ from typing import Any
 from ..chat.session import Playground
 from ..definitions.personas import Persona
 from ..errors import PlaygroundError, ValidationError
+from ..steering.probe_notes import probe_notes
 from . import plots
 from .chat_state import ChatState
 from .live_reply import LiveReply
+from .probe_scale import HEAT_FLOOR, PanelScale, bar_values
 
 UPDATE_INTERVAL_S = 0.04  # at most ~25 page updates per second while a reply streams
 PANEL_INTERVAL_S = 0.25  # the probe panels (bars, alerts, heatmap) redraw at most 4 times a second meanwhile
 FIRST_WORDS_WAIT_S = 0.1  # a message shows with its first words when they come this soon, else alone at once
 NONE_TRAIT = "(none)"
+QUEUED_MARK = "⏳ queued — will send when this reply ends"
+METER_WARN, METER_FULL = 0.75, 0.9  # the context meter turns amber, then red, at these shares of the window
 
 
 def chat_messages(state: ChatState | None) -> list[dict[str, Any]]:
@@ -31,6 +35,8 @@ def chat_messages(state: ChatState | None) -> list[dict[str, Any]]:
         text = live.text or ("…" if not live.done and not live.stopped else "")
         if live.stopped:
             text += " ■"
+        elif live.cut:  # ended at the token limit, maybe mid-word: say so (▸ Continue writes on)
+            text += f" … *⟨cut at {len(live.tokens)} tokens⟩*"
         msgs.append({"role": "assistant", "content": text})
         if live.events:
             acted = [e for e in live.events if e.get("level") == "act"]
@@ -46,6 +52,8 @@ def chat_messages(state: ChatState | None) -> list[dict[str, Any]]:
                     "metadata": {"title": title, "status": "done"},
                 }
             )
+    for message in state.pending:  # sent while a reply was written: they follow it
+        msgs.append({"role": "user", "content": f"{message}\n\n*{QUEUED_MARK}*"})
     return msgs
 
 
@@ -65,27 +73,54 @@ def turn_for_message(state: ChatState | None, index: int) -> int | None:
 
 
 def reply_panels(
-    state: ChatState | None, live: LiveReply | None, trait: str | None, turn: int | None = None
+    state: ChatState | None,
+    live: LiveReply | None,
+    trait: str | None,
+    turn: int | None = None,
+    *,
+    scale: PanelScale | None = None,
 ) -> tuple[str, str, str]:
-    """Bars, inline guard alerts and heatmap for one reply."""
+    """Bars, inline guard alerts and heatmap for one reply; ``scale``: a bar axis and colour scale shared with
+    other replies (the Compare tab), else each panel fits this reply. Each probe explains itself on hover."""
     if state is None or live is None:
         return plots.probe_bars_html({}), "", plots.token_heatmap_html([], [], trait or "")
-    thresholds = plots.thresholds_from_policy(state.policy, state.room(measure=live.done))
+    thresholds = _thresholds(state, live)
     number = (turn if turn is not None else len(state.turns) - 1) + 1
     caption = f"Reply {number}" + (" (writing…)" if not live.done and not live.stopped else "")
     if live.blocked:
         caption += " — blocked"
+    reliability = state.pg.probes.reliability()
+    about = probe_notes(state.pg.catalog, reliability)
     bars = plots.probe_bars_html(
         live.means(),
         live.prompt_last(),
         thresholds,
         n_tokens=len(live.tokens),
         caption=caption,
-        reliability=state.pg.probes.reliability(),
+        reliability=reliability,
+        about=about,
+        span=scale.span if scale else None,
     )
-    trait = trait if trait in live.traits else (live.traits[0] if live.traits else "")
-    heat = plots.token_heatmap_html(live.tokens, live.series(trait), trait)
+    trait = _heat_trait(live, trait)
+    vmax = scale.vmax if scale else HEAT_FLOOR
+    heat = plots.token_heatmap_html(live.tokens, live.series(trait), trait, vmax=vmax, about=about.get(trait, ""))
     return bars, plots.guard_alerts_html(live.events), heat
+
+
+def panel_values(state: ChatState | None, live: LiveReply | None, trait: str | None) -> tuple[list, list]:
+    """What one reply's panels must show (bar values, heatmap series): for ``probe_scale.shared_scale``."""
+    if state is None or live is None:
+        return [], []
+    bars = bar_values(live.means(), live.prompt_last(), _thresholds(state, live))
+    return bars, live.series(_heat_trait(live, trait))
+
+
+def _thresholds(state: ChatState, live: LiveReply) -> dict[str, dict]:
+    return plots.thresholds_from_policy(state.policy, state.room(measure=live.done))
+
+
+def _heat_trait(live: LiveReply, trait: str | None) -> str:
+    return trait if trait in live.traits else (live.traits[0] if live.traits else "")
 
 
 def trend_panel(state: ChatState | None, trait: str | None, live: LiveReply | None = None) -> str:
@@ -96,9 +131,19 @@ def trend_panel(state: ChatState | None, trait: str | None, live: LiveReply | No
     return plots.trend_svg_html(state.trend(), highlight=trait)
 
 
+# What the status line says before the first token, by the reply's phase (LiveReply.phase).
+PHASES = {
+    "": "✎ Thinking…",
+    "waiting": "⏳ Waiting for another chat to finish (one model serves everybody; yours is next in line)…",
+    "measuring": "📏 Measuring this persona's typical readouts for the guardrails (once per persona, ~2 s)…",
+}
+
+
 def status_line(state: ChatState | None, live: LiveReply | None) -> str:
     if state is None or live is None:
         return ""
+    if not live.done and not live.tokens and not live.stopped:
+        return PHASES.get(live.phase, PHASES[""])
     if live.stopped:
         return f"■ Stopped after {len(live.tokens)} tokens; the partial reply stays in the conversation."
     if not live.done:
@@ -201,3 +246,38 @@ def single_exchange(st: ChatState) -> list[dict[str, Any]]:
     msgs = chat_messages(st)
     start = 1 if st.session.greeting else 0
     return msgs[start:]
+
+
+def swipe_label(st: ChatState | None) -> str:
+    """The counter between ← and →: which of the last message's replies is shown ("2/3"); '' with one."""
+    last = st.last if st is not None else None
+    return f"reply {last.shown + 1}/{last.count}" if last is not None and last.count > 1 else ""
+
+
+def context_meter(st: ChatState | None, reserve: int | None = None) -> str:
+    """The context meter: tokens of the context window the conversation takes (``ChatState.context_use``, with
+    ``reserve`` kept for the next reply), a bar that turns amber then red near the limit, and how many of the
+    oldest turns the model no longer sees."""
+    if st is None:
+        return ""
+    try:
+        use = st.context_use(reserve)
+    except PlaygroundError:
+        return ""
+    level = "full" if use.share >= METER_FULL else "warn" if use.share >= METER_WARN else "ok"
+    colour = {"ok": "#6366f1", "warn": "#d97706", "full": "#dc2626"}[level]
+    width = min(100.0, 100 * use.share)
+    dropped = (
+        f" · <b>{use.dropped_turns} oldest turn(s) left out</b>: the model no longer sees them"
+        if use.dropped_turns
+        else ""
+    )
+    tip = "Tokens the conversation takes in the model's context window (system prompt, lore, the turns it sees)"
+    return (
+        f'<div class="pp-meter pp-meter-{level}" title="{tip}" style="font-size:0.85em">'
+        f'<span style="display:inline-block;width:90px;height:7px;border-radius:4px;vertical-align:middle;'
+        f'background:rgba(127,127,127,0.25)"><span style="display:block;height:100%;border-radius:4px;'
+        f'width:{width:.0f}%;background:{colour}"></span></span> '
+        f'<span style="color:{colour if level != "ok" else "inherit"}">context <b class="pp-meter-used">'
+        f"{use.used:,}</b> / {use.n_ctx:,} tokens ({100 * use.share:.0f}%)</span>{dropped}</div>"
+    )

@@ -15,7 +15,7 @@ import gradio as gr
 from ...chat.session import Playground
 from ..editor_tab import ChatLink
 from ..views import persona_controls
-from . import conversation, guard, history, persona, probes, steering
+from . import conversation, demo, guard, history, persona, probes, steering, turn_tools
 from .parts import ChatParts
 
 
@@ -44,10 +44,16 @@ def build_chat_tab(
             convo = conversation.render()
             steer = steering.render(traits, initial)
         with gr.Column(scale=4, elem_id="probe-panel"):
+            talk = demo.render(pg, traits)  # beside the chat: the left column keeps the message box in view
             panel = probes.render(traits, heat_default)
             guard_panel = guard.render()
     parts = ChatParts(pg, traits, start, initial, state, badge_md, picker, convo, steer, panel, guard_panel)
-    for part in (persona, conversation, probes, steering, history, guard):  # the order the events are registered
+    # the order the events are registered
+    for part in (persona, conversation, turn_tools, probes, steering, history, guard):
         part.listen(parts)
-    link = ChatLink(state, picker.dropdown, panel.heat_trait, tabs, parts.select_outs, parts.view)
+    demo.listen(parts, talk)
+    link = ChatLink(
+        state, picker.dropdown, panel.heat_trait, tabs, parts.select_outs, parts.view,
+        lambda event: turn_tools.refresh_after(parts, event),
+    )  # fmt: skip
     return ChatTab(link, persona.on_load(parts))

@@ -14,6 +14,7 @@ from ...errors import PlaygroundError
 from ..chat_state import ChatState
 from ..transcript import parse_transcript
 from ..views import describe_error, error_md, read_upload
+from . import turn_tools
 from .parts import ChatParts
 
 EXPORT_DIR = Path(tempfile.gettempdir()) / "persona-playground-exports"
@@ -33,7 +34,9 @@ def listen(p: ChatParts) -> None:
         if st is None:
             return gr.update(visible=False), error_md("Nothing to export: pick a persona first.")
         path = export_file(st)
-        return gr.update(value=str(path), visible=True), f"⬇ Exported {len(st.turns)} exchange(s)."
+        alternatives = sum(t.count - 1 for t in st.turns)
+        more = f" and {alternatives} alternative repl{'y' if alternatives == 1 else 'ies'}" if alternatives else ""
+        return gr.update(value=str(path), visible=True), f"⬇ Exported {len(st.turns)} exchange(s){more}."
 
     p.convo.export_btn.click(export_chat, p.state, [p.convo.export_file, p.convo.status], api_visibility="private")
 
@@ -49,6 +52,7 @@ def listen(p: ChatParts) -> None:
         note = f"⬆ Imported {len(new.turns)} exchange(s) with {new.persona.name}."
         return (new, gr.update(value=new.persona_id), *p.view(new, trait, note))
 
-    p.convo.import_btn.upload(
+    imported = p.convo.import_btn.upload(
         import_chat, [p.convo.import_btn, p.probes.heat_trait, p.state], p.select_outs, api_visibility="private"
     )
+    turn_tools.refresh_after(p, imported)

@@ -22,6 +22,22 @@ class PersonaPicker:
 
 
 @dataclass
+class TurnTools:
+    """The row under the chat: ← / → through the alternative replies to the last message with their counter,
+    Continue for a reply cut at the token limit, and the context meter."""
+
+    prev: gr.Button
+    count: gr.Button  # not clickable: "reply 2/3"
+    next: gr.Button
+    cont: gr.Button
+    meter: gr.HTML
+
+    @property
+    def outs(self) -> list[Any]:
+        return [self.prev, self.count, self.next, self.cont, self.meter]
+
+
+@dataclass
 class Conversation:
     """The chat itself: messages, the message box and the buttons under it, the export file and the status."""
 
@@ -36,6 +52,7 @@ class Conversation:
     import_btn: gr.UploadButton
     export_file: gr.File
     status: gr.Markdown
+    tools: TurnTools
 
 
 @dataclass
@@ -90,6 +107,11 @@ class ChatParts:
     @property
     def panel_outs(self) -> list[Any]:
         return [self.probes.bars, self.probes.alerts, self.probes.heat, self.probes.trend, self.guard.log_view]
+
+    @property
+    def stream_outs(self) -> list[Any]:
+        """The components a reply's updates fill (``streaming.reply_updates``)."""
+        return [self.convo.chatbot, self.convo.box, self.convo.status, *self.panel_outs]
 
     @property
     def chat_outs(self) -> list[Any]:

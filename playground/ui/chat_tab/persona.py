@@ -8,6 +8,7 @@ import gradio as gr
 from ...errors import PlaygroundError
 from ..chat_state import ChatState
 from ..views import describe_error, error_md, full_view
+from . import turn_tools
 from .parts import ChatParts, PersonaPicker
 
 
@@ -35,13 +36,14 @@ def listen(p: ChatParts) -> None:
     def select_persona(persona_id: str, trait: str, st: ChatState | None):
         return select(p, persona_id, trait, st)
 
-    p.persona.dropdown.input(
+    selected = p.persona.dropdown.input(
         select_persona,
         [p.persona.dropdown, p.probes.heat_trait, p.state],
         p.select_outs,
         api_name="select_persona",
         api_visibility="undocumented",
     )
+    turn_tools.refresh_after(p, selected)
 
 
 def on_load(p: ChatParts) -> tuple:
