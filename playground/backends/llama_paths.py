@@ -54,7 +54,15 @@ class DecodingPaths:
         cache = CheckCache(cache_folder)
         check = cache.get(key)
         if check is None:
-            check = self.check_decoding_paths(CHECK_TEXTS[:STARTUP_TEXTS])
+            try:
+                check = self.check_decoding_paths(CHECK_TEXTS[:STARTUP_TEXTS])
+            except ModelError as exc:  # e.g. a cache layout the hand-over cannot read (sliding-window attention)
+                self._hand_over = False
+                self.notices.append(
+                    f"replies are generated on llama.cpp's reference path: the prompt's keys/values of this "
+                    f"architecture cannot be handed to the flash-attention context ({exc})"
+                )
+                return
             cache.put(key, check)
         self.decode_check = check
         self._hand_over = check.generation_path == "flash"

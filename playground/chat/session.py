@@ -24,6 +24,7 @@ from ..steering.probes import ProbeSet, build_steering, summarize
 from ..steering.request import active_strengths
 from ..steering.store import VectorStore
 from .attempts import GuardedReply, ReplyOutcome, ReplySetup
+from .readiness import model_notices
 from .reply import ChatResult, StreamEvent, probe_summary
 
 if TYPE_CHECKING:
@@ -378,7 +379,7 @@ class ChatSession:
                 "policy": policy.name,
                 **({"stopped_text": outcome.stopped_text} if outcome.blocked else {}),
             },
-            notices=[*getattr(backend, "notices", []), *plan.notices, *self.playground.probes.notices()],
+            notices=[*getattr(backend, "notices", []), *plan.notices, *model_notices(self.playground)],
             prompt_tokens=len(plan.tokens),
             finish_reason=outcome.finish_reason,
             prefix=plan.reply_start,

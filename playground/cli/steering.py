@@ -37,6 +37,17 @@ def register(sub: Subcommands) -> None:
     cal.add_argument("--ship", action="store_true", help="write into models/<model>/vectors (maintainers)")
     cal.set_defaults(handler=calibrate_command)
 
+    prep = sub.add_parser(
+        "prepare",
+        help="every instrument for a model in one command: extract each trait, calibrate, train the prompt screen, "
+        "write a model card (resumable; progress bar)",
+    )
+    add_model_args(prep)
+    prep.add_argument("--traits", default=None, help="comma-separated subset of the traits (default: all)")
+    prep.add_argument("--no-screen", action="store_true", help="skip training the prompt screen")
+    prep.add_argument("--force", action="store_true", help="start over instead of resuming")
+    prep.set_defaults(handler=prepare_command)
+
     xv = sub.add_parser("export-vector", help="write a trait vector as a llama.cpp / repeng control-vector GGUF")
     xv.add_argument("trait")
     xv.add_argument("--format", choices=["gguf"], default="gguf")
@@ -78,14 +89,11 @@ def extract_command(args: argparse.Namespace) -> int:
 
 def calibrate_command(args: argparse.Namespace) -> int:
     from ..backends import load_backend
-    from ..backends.compute_thread import run_on_compute_thread
     from ..errors import PlaygroundError
-    from ..steering.extraction import NEUTRAL_SYSTEM
     from ..steering.probe_fit import METHODS
     from ..steering.probe_training import fit_all_probes
-    from ..steering.reference_data import load_reference
     from ..steering.store import VectorStore
-    from ..steering.strength_check import apply_scale, check_scale, unsteered
+    from ..steering.strength_check import validate_strengths
 
     if args.method not in METHODS:
         raise PlaygroundError(f"--method: unknown probe method '{args.method}' (known: {', '.join(METHODS)})")
@@ -99,19 +107,20 @@ def calibrate_command(args: argparse.Namespace) -> int:
         fit_all_probes(backend, store, method=args.method, shipped=args.ship, log=log_to_stderr)
     if args.skip_strength:
         return 0
-    questions = load_reference().strength_questions
-    with backend.reference_decoding():
-        baseline = run_on_compute_thread(lambda: unsteered(backend, NEUTRAL_SYSTEM, questions))
-    for name in args.trait or store.names():
-        vec = store.get(name)
-        with backend.reference_decoding():
-            check = run_on_compute_thread(
-                lambda vec=vec: check_scale(backend, vec, questions, NEUTRAL_SYSTEM, baseline=baseline)
-            )
-        apply_scale(vec, check)
-        store.save(vec, shipped=args.ship)
-        shares = ", ".join(f"x{k:g}: {v:.0%}" for k, v in sorted(check.shares.items()))
-        print(f"{name}: strength 1 = x{check.multiple:g} of the old dose (degenerate share {shares})", file=sys.stderr)
+    validate_strengths(backend, store, args.trait or store.names(), shipped=args.ship, log=log_to_stderr)
+    return 0
+
+
+def prepare_command(args: argparse.Namespace) -> int:
+    from ..backends import load_backend
+    from ..evals.prepare import card_folder, prepare_model
+
+    backend = load_backend(args.model, args.backend)
+    traits = [t.strip() for t in args.traits.split(",") if t.strip()] if args.traits else None
+    prepare_model(backend, traits, screen=not args.no_screen, force=args.force, log=log_to_stderr)
+    card = card_folder(backend.model_id) / "MODEL_CARD.md"
+    print(card.read_text())
+    print(f"wrote {card}", file=sys.stderr)
     return 0
 
 

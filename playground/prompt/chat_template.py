@@ -9,10 +9,19 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from ..errors import ModelError
 
-# Used only when a model ships no template (e.g. a base model): plain ChatML.
-CHATML = (
-    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}"
-    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+# Used only when a model ships no template (a base model): a plain transcript that a model which never saw
+# chat markup can continue, the system prompt first, then "User: ..." and "Assistant: ..." lines. The reply stops
+# where the model starts the user's next line (prompt/stop_strings.py).
+PLAIN = (
+    "{{ bos_token }}{% for message in messages %}"
+    "{% if message['role'] == 'system' %}{{ message['content'] + '\n\n' }}"
+    "{% elif message['role'] == 'user' %}{{ 'User: ' + message['content'] + '\n' }}"
+    "{% else %}{{ 'Assistant: ' + message['content'] + '\n\n' }}{% endif %}"
+    "{% endfor %}{% if add_generation_prompt %}{{ 'Assistant:' }}{% endif %}"
+)
+FALLBACK_NOTICE = (
+    "the model ships no chat template (a base model?): the conversation is written as a plain transcript "
+    "(system prompt, then 'User: ...' / 'Assistant: ...' lines; see playground/prompt/chat_template.py)"
 )
 
 
@@ -34,7 +43,7 @@ class ChatTemplate:
 
     def __init__(self, source: str | None, bos_token: str = "", eos_token: str = ""):
         self.is_fallback = not source
-        self.source = source or CHATML
+        self.source = source or PLAIN
         env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
         env.globals["raise_exception"] = _raise
         self._template = env.from_string(self.source)

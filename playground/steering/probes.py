@@ -91,6 +91,9 @@ def summarize(per_token: Mapping[str, Sequence[float]], prompt_last: Mapping[str
     return out
 
 
+EXTRACT_HINT = "python -m playground extract --trait {trait} --model MODEL"
+
+
 def build_steering(
     strengths: Mapping[str, float], vectors: Mapping[str, TraitVector], source: str = "--steer"
 ) -> Steering:
@@ -101,6 +104,7 @@ def build_steering(
             raise PlaygroundError(
                 f"{source}: unknown trait '{trait}'{did_you_mean(trait, list(vectors))} "
                 f"(available: {', '.join(sorted(vectors)) or 'none'})"
+                + ("" if vectors else f"; this model has no trait vectors yet: {EXTRACT_HINT.format(trait=trait)}")
             )
         if not -STEER_LIMIT <= strength <= STEER_LIMIT:
             raise PlaygroundError(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
@@ -21,6 +22,9 @@ from .degenerate import reasons
 from .extraction_replies import Reply, generate_reply
 from .strength import letter_share
 from .vectors import TraitVector
+
+if TYPE_CHECKING:
+    from .store import VectorStore
 
 MAX_DEGENERATE = 0.05
 MULTIPLES = (0.25, 0.4, 0.55, 0.7, 0.85, 1.0, 1.2, 1.45, 1.75)
@@ -135,3 +139,36 @@ def apply_scale(vec: TraitVector, check: ScaleCheck) -> None:
     """Rescale every layer's strength-1 dose by the validated multiple and record the check."""
     vec.steer_scale = {l: s * check.multiple for l, s in vec.steer_scale.items()}
     vec.extra["strength_check"] = check.to_json()
+
+
+def validate_strengths(
+    backend: Backend,
+    store: VectorStore,
+    names: Sequence[str],
+    *,
+    shipped: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, ScaleCheck]:
+    """Re-validate what strength 1 means for each trait in ``names`` on the reference questions and save the
+    new scale into its vector (``calibrate``'s second half; ``prepare`` runs it too)."""
+    from ..backends.compute_thread import run_on_compute_thread
+    from .extraction import NEUTRAL_SYSTEM
+    from .reference_data import load_reference
+
+    questions = load_reference().strength_questions
+    with backend.reference_decoding():
+        baseline = run_on_compute_thread(lambda: unsteered(backend, NEUTRAL_SYSTEM, questions))
+    checks = {}
+    for name in names:
+        vec = store.get(name)
+        with backend.reference_decoding():
+            check = run_on_compute_thread(
+                lambda vec=vec: check_scale(backend, vec, questions, NEUTRAL_SYSTEM, baseline=baseline)
+            )
+        apply_scale(vec, check)
+        store.save(vec, shipped=shipped)
+        checks[name] = check
+        if log:
+            shares = ", ".join(f"x{k:g}: {v:.0%}" for k, v in sorted(check.shares.items()))
+            log(f"{name}: strength 1 = x{check.multiple:g} of the old dose (degenerate share {shares})")
+    return checks

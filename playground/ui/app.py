@@ -22,7 +22,7 @@ from .chat_tab import build_chat_tab
 from .compare_tab import build_compare_tab
 from .editor_tab import build_editor_tab
 from .persona_lists import Picker, wire_persona_pickers
-from .views import describe_error, error_md
+from .views import describe_error, error_md, model_banner
 
 try:  # the Lab tab (playground.ui.lab_tab) is optional: the playground works without it
     from .lab_tab import build_lab_tab
@@ -51,6 +51,7 @@ HEADER_CSS = """
 #title {flex: 0 1 auto !important; width: auto !important; min-width: min(100%, 12em) !important}
 #title h2 {margin: 0; overflow-wrap: normal; word-break: normal; white-space: nowrap}
 #badge {flex: 1 1 20em; min-width: 0; overflow-wrap: anywhere}
+#model-notices {border-left: 4px solid #d97706; padding: 0.2em 0.8em; background: rgba(217, 119, 6, 0.08)}
 @media (max-width: 640px) {
   #title h2 {font-size: 1.35em; white-space: normal}
   #badge {flex-basis: 100%; font-size: 0.85em}
@@ -152,6 +153,8 @@ def build_ui(pg: Playground, default_persona: str = "assistant") -> gr.Blocks:
                 theme_btn = gr.Button("◐ Dark / light", size="sm", elem_id="theme-toggle")
                 large = gr.Checkbox(label="Large type (projector)", value=False, elem_id="large-type", container=False)
 
+        readiness = model_banner(pg)  # what the running model lacks (an unprepared model): said, not hidden
+        gr.Markdown(readiness, elem_id="model-notices", visible=bool(readiness))
         with gr.Tabs(selected="chat") as tabs:
             with gr.Tab("Chat", id="chat"):
                 chat = build_chat_tab(pg, choices, start, traits, heat_default, badge_md, tabs)

@@ -165,6 +165,16 @@ def status_line(state: ChatState | None, live: LiveReply | None) -> str:
     return " · ".join(parts)
 
 
+def model_banner(pg: Playground) -> str:
+    """Markdown naming what the running model lacks and how to make it (empty for a prepared model)."""
+    from ..chat.readiness import model_notices
+
+    notices = model_notices(pg)
+    if not notices:
+        return ""
+    return f"**⚠ {pg.backend.model_id} is not fully prepared:**\n\n" + "\n".join(f"- {n}" for n in notices)
+
+
 def badge(pg: Playground, state: ChatState | None) -> str:
     backend = pg.backend
     who = f" · persona **{state.persona.name}** (`{state.persona_id}`)" if state is not None else ""

@@ -1,0 +1,191 @@
+"""``python -m playground prepare --model M``: every instrument of the playground for one model, in one command.
+
+Steps, each shown on a progress bar and saved as soon as it is done (so an interrupted run resumes where it
+stopped; ``--force`` starts over): extract each trait (``extract``; the persona_drift axis is one of them),
+fit the live probes jointly and re-validate what steering strength 1 means (``calibrate``), train the prompt
+screen (``train-screen``), and write a model card. Everything goes into the user cache, where chat, the UI and
+the API look for a model's files first.
+
+The model card (``<cache>/<model>/MODEL_CARD.md`` and ``model_card.json``) says per trait how well the probe
+separated held-out replies (the extraction's held-out questions, and the live probe's held-out check), the
+layers chosen, what strength 1 became and the share of degenerate replies there, the screen's cross-validated
+AUROC, and how long each step took.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from ..backends.base import Backend
+from ..definitions.personas import Catalog
+from ..definitions.traits import load_trait
+from ..errors import PlaygroundError
+from ..files import write_atomic
+from ..steering.store import VectorStore, user_cache_dir
+
+Log = Callable[[str], None]
+STATE = "prepare_state.json"
+
+
+def _write(path: Path, text: str) -> None:
+    write_atomic(path, text.encode("utf-8"), overwrite=True)
+
+
+def card_folder(model_id: str) -> Path:
+    return user_cache_dir() / model_id
+
+
+def _state(folder: Path, force: bool) -> dict[str, Any]:
+    path = folder / STATE
+    if force or not path.is_file():
+        return {"done": [], "seconds": {}}
+    return json.loads(path.read_text())
+
+
+def _save_state(folder: Path, state: dict[str, Any]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    _write(folder / STATE, json.dumps(state, indent=1))
+
+
+def prepare_model(
+    backend: Backend,
+    traits: Sequence[str] | None = None,
+    *,
+    screen: bool = True,
+    force: bool = False,
+    catalog: Catalog | None = None,
+    log: Log | None = None,
+) -> dict[str, Any]:
+    """Run the steps not yet done for ``backend``'s model; returns the model card (also written to disk)."""
+    catalog = catalog or Catalog()
+    names = list(traits or sorted(catalog.trait_files()))
+    unknown = [t for t in names if t not in catalog.trait_files()]
+    if unknown:
+        known = ", ".join(sorted(catalog.trait_files()))
+        raise PlaygroundError(f"--traits: unknown {', '.join(unknown)} (known: {known})")
+    say = log or (lambda _m: None)
+    folder, store = card_folder(backend.model_id), VectorStore(backend.model_id)
+    state = _state(folder, force)
+    steps = [f"extract {t}" for t in names] + ["calibrate"] + (["screen"] if screen else [])
+    bar = tqdm(steps, desc=f"prepare {backend.model_id}", file=sys.stderr)
+    for step in bar:
+        bar.set_postfix_str(step)
+        if step in state["done"] and not (step == "calibrate" and state.get("stale")):
+            say(f"{step}: done before, kept")
+            continue
+        started = time.perf_counter()
+        _run_step(backend, store, step, names, catalog, say)
+        state["seconds"][step] = round(time.perf_counter() - started, 1)
+        state["done"] = sorted({*state["done"], step})
+        state["stale"] = step.startswith("extract")  # a new vector: the joint probe fit must be redone
+        _save_state(folder, state)
+    card = model_card(backend, store, names, state, screened=screen)
+    write_card(card, folder)
+    return card
+
+
+def _run_step(backend: Backend, store: VectorStore, step: str, names: list[str], catalog: Catalog, say: Log) -> None:
+    if step.startswith("extract "):
+        from ..steering.extraction import extract_with_replies
+
+        vec, replies = extract_with_replies(backend, load_trait(step.split(" ", 1)[1], catalog), log=say)
+        store.save(vec, replies=replies)
+    elif step == "calibrate":
+        from ..steering.probe_training import fit_all_probes
+        from ..steering.strength_check import validate_strengths
+
+        if len(store.names()) >= 2:  # the joint fit makes each probe specific against the other traits
+            fit_all_probes(backend, store, log=say)
+        else:
+            say("one trait only: its live probe reads the steering direction (no joint fit; see notices)")
+        validate_strengths(backend, store, names, log=say)
+    elif step == "screen":
+        from ..guard.screening import guard_dirs
+        from ..guard.screening_training import train_screening
+
+        probe = train_screening(backend, catalog=catalog, log=say)
+        probe.save(guard_dirs(backend.model_id)[0])
+
+
+def _trait_row(store: VectorStore, name: str) -> dict[str, Any]:
+    vec = store.get(name)
+    held = (vec.extra.get("held_out") or {}).get(str(vec.probe_layer), {})
+    check = vec.extra.get("strength_check") or {}
+    chosen = f"{check.get('multiple', 1):g}" if check else None
+    live = (vec.probe.reliability or {}).get("heldout", {}) if vec.probe is not None else {}
+    return {
+        "probe_layer": vec.probe_layer,
+        "steer_layer": vec.steer_layer,
+        "extraction_heldout_auroc": round(float(held["auroc"]), 3) if "auroc" in held else None,
+        "extraction_heldout_effect": round(float(held["effect"]), 2) if "effect" in held else None,
+        "live_probe_heldout_auroc": live.get("auroc"),
+        "live_probe_specificity": live.get("specificity"),
+        "strength1_multiple": check.get("multiple"),
+        "strength1_degenerate_share": (check.get("degenerate_share") or {}).get(chosen) if chosen else None,
+    }
+
+
+def model_card(
+    backend: Backend, store: VectorStore, names: list[str], state: dict[str, Any], screened: bool
+) -> dict[str, Any]:
+    from ..guard.screening import load_screening
+
+    screening = load_screening(backend.model_id) if screened else None
+    cv = (screening.meta.get("cv") or {}) if screening is not None else {}
+    return {
+        "model": backend.model_id,
+        "backend": backend.name,
+        "layers": backend.n_layers,
+        "traits": {name: _trait_row(store, name) for name in names if name in store.names()},
+        "screen": {"cv_auroc": (cv.get("auroc") or {}).get("all"), "thresholds": screening.meta.get("thresholds")}
+        if screening is not None
+        else None,
+        "seconds": state["seconds"],
+        "total_seconds": round(sum(state["seconds"].values()), 1),
+    }
+
+
+def _cell(value: Any) -> str:
+    return "—" if value is None else f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def write_card(card: dict[str, Any], folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    _write(folder / "model_card.json", json.dumps(card, indent=1))
+    cols = list(next(iter(card["traits"].values()), {}))
+    lines = [
+        f"# Model card: {card['model']} ({card['backend']}, {card['layers']} layers)",
+        "",
+        "Written by `python -m playground prepare`. AUROC: how well the trait's probe separates replies written "
+        "under the trait's eliciting vs suppressing instructions, on questions left out of the fit "
+        "(extraction: the trait's own held-out questions; live probe: the joint fit's held-out check).",
+        "",
+        "| trait | " + " | ".join(c.replace("_", " ") for c in cols) + " |",
+        "|---|" + "---|" * len(cols),
+        *[f"| {t} | " + " | ".join(_cell(row[c]) for c in cols) + " |" for t, row in card["traits"].items()],
+        "",
+        "Prompt screen: "
+        + (
+            f"cross-validated AUROC {_cell(card['screen']['cv_auroc'])}, thresholds {card['screen']['thresholds']}"
+            if card["screen"]
+            else "not trained (`--no-screen`)."
+        ),  # fmt: skip
+        "",
+        f"Time: {card['total_seconds']:.0f} s in all; "
+        + ", ".join(f"{k} {v:.0f} s" for k, v in card["seconds"].items())
+        + ".",
+        "",
+    ]
+    path = folder / "MODEL_CARD.md"
+    _write(path, "\n".join(lines))
+    return path
+
+
+__all__ = ["card_folder", "model_card", "prepare_model", "write_card"]
