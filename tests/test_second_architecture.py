@@ -100,7 +100,8 @@ def test_prepare_makes_a_probe_that_separates_held_out_replies_and_a_card(prepar
     card, folder = prepared_humorous
     row = card["traits"]["humorous"]
     print(f"\nGemma humorous: {row}, {card['seconds']}")
-    assert row["extraction_heldout_auroc"] >= 0.75  # measured 0.92 on this machine
+    assert row["extraction_heldout_auroc"] >= 0.75  # measured 0.89 on this machine
+    assert row["strength1_degenerate_share"] <= 0.05  # the validated dose keeps replies coherent
     assert 0 < row["probe_layer"] < 18 and 0 < row["steer_layer"] < 18
     assert set(card["seconds"]) == {"extract humorous", "calibrate"}
     assert "| humorous |" in (folder / "MODEL_CARD.md").read_text()
@@ -114,7 +115,8 @@ def test_a_prepared_trait_reads_and_steers_and_the_rest_is_still_named(gemma, pr
     )
     assert set(plain.probes) == {"humorous"}
     assert steered.reply != plain.reply  # steering changes the text
-    assert steered.probes["humorous"]["mean"] > plain.probes["humorous"]["mean"] + 0.5  # measured -0.13 -> +1.03
+    # measured -0.31 -> +0.09 (strength 1 is validated at x0.25 of the first guess on this base model)
+    assert steered.probes["humorous"]["mean"] > plain.probes["humorous"]["mean"] + 0.2
     text = "\n".join(plain.notices)
     assert "no vectors for apathetic, evil" in text and "no prompt screen" in text
     assert "no trait vectors for" not in text

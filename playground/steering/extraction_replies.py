@@ -25,6 +25,7 @@ from ..definitions.traits import TraitDefinition
 from ..errors import PlaygroundError
 from ..files import write_atomic
 from ..prompt.chat_template import Message
+from ..prompt.stop_strings import StopScanner, stop_strings_for
 
 FORMAT_VERSION = 1
 SUFFIX = ".replies.json"
@@ -95,10 +96,24 @@ def prompt_for(backend: Backend, system: str, question: str) -> list[int]:
 def generate_reply(
     backend: Backend, system: str, question: str, max_tokens: int, *, steering: Steering | None = None
 ) -> Reply:
-    """A greedy reply to one question under one system prompt."""
+    """A greedy reply to one question under one system prompt. On a model without a chat template (a base model
+    writing a plain transcript) the reply ends where the model starts the user's next line, as in chat."""
     prompt = prompt_for(backend, system, question)
     sampling = Sampling(temperature=0.0, max_tokens=max_tokens, repeat_penalty=1.1, seed=0)
-    tokens = [step.token for step in backend.stream(prompt, sampling, steering=steering)]
+    stream = backend.stream(prompt, sampling, steering=steering)
+    if not getattr(backend.template, "is_fallback", False):
+        return Reply(prompt, [step.token for step in stream])
+    scanner: StopScanner[int] = StopScanner(stop_strings_for("User"))
+    tokens: list[int] = []
+    for step in stream:
+        piece = backend.token_bytes(step.token).decode("utf-8", errors="replace")
+        tokens += [token for _text, token in scanner.push(piece, step.token)]
+        if scanner.stopped:
+            break
+    else:
+        tokens += [token for _text, token in scanner.flush()]
+    if hasattr(stream, "close"):
+        stream.close()
     return Reply(prompt, tokens)
 
 
