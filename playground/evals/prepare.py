@@ -119,14 +119,17 @@ def _trait_row(store: VectorStore, name: str) -> dict[str, Any]:
     held = (vec.extra.get("held_out") or {}).get(str(vec.probe_layer), {})
     check = vec.extra.get("strength_check") or {}
     chosen = f"{check.get('multiple', 1):g}" if check else None
-    live = (vec.probe.reliability or {}).get("heldout", {}) if vec.probe is not None else {}
+    measured = (vec.probe.reliability or {}) if vec.probe is not None else {}
+    check_kind = "heldout" if "heldout" in measured else "cv" if "cv" in measured else None
+    live = measured.get(check_kind, {}) if check_kind else {}
     return {
         "probe_layer": vec.probe_layer,
         "steer_layer": vec.steer_layer,
         "extraction_heldout_auroc": round(float(held["auroc"]), 3) if "auroc" in held else None,
         "extraction_heldout_effect": round(float(held["effect"]), 2) if "effect" in held else None,
-        "live_probe_heldout_auroc": live.get("auroc"),
+        "live_probe_auroc": live.get("auroc"),
         "live_probe_specificity": live.get("specificity"),
+        "live_probe_check": check_kind,
         "strength1_multiple": check.get("multiple"),
         "strength1_degenerate_share": (check.get("degenerate_share") or {}).get(chosen) if chosen else None,
     }
@@ -165,7 +168,8 @@ def write_card(card: dict[str, Any], folder: Path) -> Path:
         "",
         "Written by `python -m playground prepare`. AUROC: how well the trait's probe separates replies written "
         "under the trait's eliciting vs suppressing instructions, on questions left out of the fit "
-        "(extraction: the trait's own held-out questions; live probe: the joint fit's held-out check).",
+        "(extraction: the trait's own held-out questions; live probe: the joint fit's cross-instruction check `cv`, or "
+        "`heldout` after `eval traits --write`). Specificity: how little the probe reads the other traits.",
         "",
         "| trait | " + " | ".join(c.replace("_", " ") for c in cols) + " |",
         "|---|" + "---|" * len(cols),
