@@ -6,6 +6,7 @@ this file's location; one place knows that, every other module asks here.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -13,3 +14,11 @@ SHIPPED_PERSONAS = REPO_ROOT / "personas"
 SHIPPED_MODELS = REPO_ROOT / "models"
 SCHEMA_DIR = REPO_ROOT / "schemas"
 DOCS_DIR = REPO_ROOT / "docs"
+
+
+def user_cache_dir() -> Path:
+    """The user's own data (extracted vectors, screens, converted models): ``PLAYGROUND_CACHE`` or the XDG cache."""
+    base = os.environ.get("PLAYGROUND_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "persona-playground"
+    )
+    return Path(base)

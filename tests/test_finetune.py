@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from playground.backends.model_source import ModelSource, embedded_gguf
+from playground.backends.model_source import ModelSource
 from playground.backends.transformers import TransformersBackend
 from playground.definitions.traits import load_trait
 from playground.finetune import demo as ft_demo
@@ -24,6 +24,8 @@ from playground.finetune.train import LoraSettings, attach_adapters, select_adap
 from playground.steering.addition import steering_addition
 from playground.steering.store import VectorStore
 from playground.steering.vectors import TraitVector
+
+from .tiny_model import save_tiny_llama
 
 pytestmark = pytest.mark.usefixtures("torch_on_one_thread")
 
@@ -40,20 +42,7 @@ def _one_thread():
 
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    gguf = embedded_gguf()
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name, local_files_only=True)
-    config = LlamaConfig(
-        hidden_size=32, intermediate_size=64, num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=2,
-        vocab_size=len(tokenizer), max_position_embeddings=512, bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id, initializer_range=0.2,
-    )  # fmt: skip
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("tiny-llama")
-    LlamaForCausalLM(config).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
+    return save_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
 
 
 def tiny_backend(path: Path) -> TransformersBackend:

@@ -15,6 +15,8 @@ from playground.backends.transformers import TransformersBackend
 from playground.errors import ModelError
 from playground.prompt.chat_template import Message
 
+from .tiny_model import save_tiny_llama
+
 pytestmark = pytest.mark.usefixtures("torch_on_one_thread")  # tiny models built on this thread
 
 GREEDY = Sampling(temperature=0.0, max_tokens=12, repeat_penalty=1.0)
@@ -23,28 +25,7 @@ TEXT = "Hello there, é 日本 🤖\n  indented  "
 
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    gguf = embedded_gguf()
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name, local_files_only=True)
-    config = LlamaConfig(
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=3,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        vocab_size=len(tokenizer),
-        max_position_embeddings=512,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        initializer_range=0.2,  # larger than default so greedy choices are not near-ties
-    )
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(config)
-    path = tmp_path_factory.mktemp("tiny-llama")
-    model.save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
+    return save_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
 
 
 @pytest.fixture(scope="module")

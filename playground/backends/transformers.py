@@ -10,8 +10,9 @@ import functools
 import inspect
 import random
 import re
+import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -23,6 +24,7 @@ from ..errors import ModelError
 from ..prompt.chat_template import ChatTemplate
 from .base import Interventions, Steering, Step
 from .compute_thread import run_on_compute_thread
+from .gguf_folder import ensure_converted
 from .model_source import ModelSource
 from .sampling import Sampling
 from .torch_layers import decoder_layers
@@ -48,6 +50,10 @@ def _byte_decoder() -> dict[str, int]:
 _BYTE_DECODER = _byte_decoder()
 
 
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
 def _ids(value: Any) -> set[int]:
     if value is None:
         return set()
@@ -57,24 +63,26 @@ def _ids(value: Any) -> set[int]:
 class TransformersBackend:
     name = "transformers"
 
-    def __init__(self, source: ModelSource, n_ctx: int = 4096):
+    def __init__(self, source: ModelSource, n_ctx: int = 4096, log: Callable[[str], None] = _stderr):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.source = source
         self.model_id = source.model_id
         self.notices: list[str] = []
-        if source.kind == "gguf":
-            where, extra = str(source.path.parent), {"gguf_file": source.path.name}
-        elif source.kind == "hf":
-            where, extra = str(source.path), {}
-        else:
+        if source.kind not in ("gguf", "hf"):
             raise ModelError(f"{source.path}: unknown model kind '{source.kind}' (expected 'gguf' or 'hf')")
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(where, local_files_only=True, **extra)
+
+        def load(where: str, extra: dict[str, str]) -> tuple[Any, Any]:
+            tokenizer = AutoTokenizer.from_pretrained(where, local_files_only=True, **extra)
             # loading (de-quantising a GGUF) runs torch's parallel ops: on the compute thread (compute_thread.py)
-            self.model = run_on_compute_thread(
+            model = run_on_compute_thread(
                 lambda: AutoModelForCausalLM.from_pretrained(where, local_files_only=True, dtype=torch.float32, **extra)
             )
+            return tokenizer, model
+
+        try:
+            folder = ensure_converted(source.path, load, log) if source.kind == "gguf" else source.path
+            self.tokenizer, self.model = load(str(folder), {})
         except (OSError, ValueError, KeyError, RuntimeError, ImportError, TypeError) as exc:
             raise ModelError(f"{source.path}: transformers could not load the model: {exc}") from exc
         self.model.eval()

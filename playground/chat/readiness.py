@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..guard.model_thresholds import MEASURED_ON, is_shipped_policy, measured_thresholds, reply_signals
 from ..guard.policy import HIJACK
 from ..prompt.chat_template import FALLBACK_NOTICE
 
@@ -27,6 +28,11 @@ def missing_traits(pg: Playground) -> list[str]:
     return sorted(t for t in pg.catalog.trait_files() if t not in have)
 
 
+def _prepare(model: str, traits: list[str] | None = None, extra: str = "") -> str:
+    subset = f" --traits {','.join(traits)}" if traits else ""
+    return f"python -m playground prepare --model {model}{subset}{extra}"
+
+
 def model_notices(pg: Playground) -> list[str]:
     """The probes' own notices plus one per missing instrument of the running model (empty when prepared)."""
     notices = list(pg.probes.notices())
@@ -36,20 +42,27 @@ def model_notices(pg: Playground) -> list[str]:
     missing = missing_traits(pg)
     if missing and not pg.vectors.names():
         notices.append(
-            f"no trait vectors for {name}: no probe readouts, no steering and no per-token guardrails. Make them "
-            f"with: python -m playground extract --model {model} --trait TRAIT (for each of {', '.join(missing)}), "
-            f"then python -m playground calibrate --model {model}"
+            f"no trait vectors for {name}: no probe readouts, no steering and no per-token guardrails. Make "
+            f"them all (traits, prompt screen, guard thresholds; resumable) with: {_prepare(model)}"
         )
     elif missing:
         notices.append(
-            f"no vectors for {', '.join(missing)} on {name} (no readout or steering for them): python -m "
-            f"playground extract --model {model} --trait TRAIT"
+            f"no vectors for {', '.join(missing)} on {name} (no readout or steering for them): "
+            f"{_prepare(model, missing)}"
         )
     policy = pg.policies.policy
     if policy.screen_prompt and HIJACK in policy.rules and pg.screening is None:
         notices.append(
             f"no prompt screen (persona-hijack probe) for {name}: messages are not screened. Train one with: "
-            f"python -m playground train-screen --model {model}"
+            f"python -m playground train-screen --model {model} (or {_prepare(model)})"
+        )
+    read = [s for s in reply_signals(policy) if s in pg.vectors.names()]
+    if read and is_shipped_policy(policy) and name != MEASURED_ON and measured_thresholds(name) is None:
+        notices.append(
+            f"the guard's reply thresholds ({', '.join(read)}) were measured on {MEASURED_ON}, not on {name}: "
+            f"its probes may read on another scale, so warnings can come too early or not at all. Measure this "
+            f"model's with: python -m playground guard-thresholds --model {model} (~8 min; {_prepare(model)} "
+            "includes it)"
         )
     return notices
 

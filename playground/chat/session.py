@@ -17,10 +17,11 @@ from ..backends.sampling import Sampling
 from ..definitions.personas import Catalog, Persona, compose_system_prompt, render_placeholders
 from ..errors import PlaygroundError
 from ..guard.baseline import REFERENCE_PERSONA, PersonaBaseline, baseline_key, measure_baseline, room_above
+from ..guard.model_thresholds import policy_for_model
 from ..guard.policy import HIJACK, Policy, PolicyHolder
 from ..prompt.conversation import PromptPlan, Turn, plan_prompt
 from ..prompt.stop_strings import stop_strings_for
-from ..steering.probes import ProbeSet, build_steering, summarize
+from ..steering.probes import ProbeSet, build_steering
 from ..steering.request import active_strengths
 from ..steering.store import VectorStore
 from .attempts import GuardedReply, ReplyOutcome, ReplySetup
@@ -116,8 +117,9 @@ class Playground:
             self.policies = previous
 
     def policy_for(self, persona: Persona) -> Policy:
-        """The global policy with the persona's ``guard:`` overrides."""
-        return self.policies.policy.merged(persona.guard)
+        """The global policy (the shipped one with this model's own reply thresholds, when measured) with the
+        persona's ``guard:`` overrides."""
+        return policy_for_model(self.policies.policy, self.backend.model_id).merged(persona.guard)
 
     def baseline_for(
         self, persona: Persona, system_prompt: str, screening: ScreeningProbe | None = None
@@ -162,26 +164,9 @@ class Playground:
 
     def score(self, persona: str | Persona, message: str, reply: str) -> ChatResult:
         """Probe readouts over a given reply, teacher-forced and unsteered (for scoring transcripts)."""
-        session = self.session(persona)
-        backend = self.backend
-        with self.generation_lock:
-            plan = plan_prompt(backend, session.persona, session.system_prompt, [], message, 1)
-            reply_tokens = backend.tokenize(reply)
-            if not reply_tokens:
-                raise PlaygroundError("the reply to score is empty")
-            probes = self.probes
-            rows = backend.hidden_states(plan.tokens + reply_tokens, probes.layers) if probes else {}
-        start = len(plan.tokens) - 1
-        scored = probes.score_rows({l: r[start : start + len(reply_tokens)] for l, r in rows.items()})
-        result = ChatResult(
-            persona=session.persona.id,
-            model=backend.model_id,
-            reply=reply,
-            tokens=[backend.token_bytes(t).decode("utf-8", errors="replace") for t in reply_tokens],
-            probes=probes.annotate(summarize(scored, {t: v[0] for t, v in scored.items()})),
-            prompt_tokens=len(plan.tokens),
-        )
-        return result
+        from .scoring import score_reply
+
+        return score_reply(self, persona, message, reply)
 
     def system_prompt_for(self, persona: Persona) -> str:
         roles = [self.catalog.role_model(r) for r in persona.role_models]
@@ -206,6 +191,8 @@ class ChatSession:
         self.history: list[Turn] = []
         self.system_prompt = playground.system_prompt_for(persona)
         self.guard_log: list[dict[str, Any]] = []  # every guard event of this session, with its turn
+        self.policy: Policy | None = None  # this session's own policy (the API's ``guard``), else the global one
+        self.extra_stops: list[str] = []  # stop strings of the caller's own (the API's ``stop``)
 
     @property
     def greeting(self) -> str:
@@ -274,7 +261,7 @@ class ChatSession:
         source = f"persona '{self.persona.id}' steering" if not steering else "steering"
         steer_vectors = pg.steering_for(steer, source)
         probes = pg.probes
-        policy = pg.policy_for(self.persona)
+        policy = self.policy if self.policy is not None else pg.policy_for(self.persona)
         started = time.perf_counter()
         if not pg.generation_lock.acquire(blocking=False):
             yield StreamEvent("status", text=WAITING)
@@ -335,7 +322,7 @@ class ChatSession:
             baseline=baseline,
             screening=screening,
             guarded=guarded,
-            stop_strings=stop_strings_for(self.user_name, self._role_model_names()),
+            stop_strings=(*stop_strings_for(self.user_name, self._role_model_names()), *self.extra_stops),
             started=started,
         )
 

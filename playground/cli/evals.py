@@ -126,6 +126,18 @@ def _register_bench(sub: Subcommands) -> None:
         help="only this: reply speed while another process keeps one core busy, llama.cpp threads fixed vs "
         "fitted to the free CPUs (fresh processes; --report writes DIR/CPU_LOAD.md)",
     )
+    bench.add_argument(
+        "--gguf-load",
+        default=None,
+        metavar="GGUF",
+        help="only this: load times of a GGUF on the transformers backend, read directly vs converted once vs "
+        "the converted folder (fresh processes; each leg takes up to a minute: use --rounds 1 or 2)",
+    )
+    bench.add_argument(
+        "--api",
+        action="store_true",
+        help="only this: time to first token through the OpenAI-compatible API vs the library (fresh processes)",
+    )
     bench.set_defaults(handler=bench_command)
 
 
@@ -305,6 +317,18 @@ def bench_command(args: argparse.Namespace) -> int:
 
     if args.cpu_load:
         return _cpu_load_bench(args)
+    if args.api:
+        from ..evals.bench import api_ttft
+
+        found = api_ttft.run(rounds=args.rounds, log=log_to_stderr)
+        print(json.dumps(found) if args.json else json.dumps(found["api_ttft"], indent=1))
+        return 0
+    if args.gguf_load:
+        from ..evals.bench import gguf_load
+
+        found = gguf_load.run(Path(args.gguf_load), rounds=args.rounds, log=log_to_stderr)
+        print(json.dumps(found) if args.json else json.dumps(found["gguf_load"], indent=1))
+        return 0
     result = run_bench(
         rounds=args.rounds,
         new_tokens=args.new_tokens,

@@ -70,6 +70,8 @@ def guard_thresholds_command(args: argparse.Namespace) -> int:
     )
     if not args.ship:
         print(
-            "to use them, copy the numbers into your policy file (or rerun with --ship in a checkout)", file=sys.stderr
+            f"the shipped policy uses them on {pg.backend.model_id} from now on; a policy file of your own keeps its "
+            "numbers (copy these into it to use them there)",
+            file=sys.stderr,
         )
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from ..errors import PlaygroundError
 from .common import Subcommands, run
@@ -33,6 +34,13 @@ def add_serve_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--concurrency", type=int, default=4, help="how many requests of each kind the queue runs at once"
     )
+    api = parser.add_argument_group("OpenAI-compatible API (under /v1 on the same port)")
+    api.add_argument("--api", action="store_true", help="serve the API beside the web UI")
+    api.add_argument("--api-only", action="store_true", help="serve the API alone, without the web UI")
+    api.add_argument("--api-key", default=None, help="require 'Authorization: Bearer KEY' on API requests")
+    api.add_argument(
+        "--api-queue", type=int, default=16, help="API requests that may wait for the model before 429 (default 16)"
+    )
 
 
 def _auth(value: str | None) -> tuple[str, str] | None:
@@ -48,6 +56,8 @@ def serve_command(args: argparse.Namespace) -> int:
     auth = _auth(args.auth)
     if args.concurrency < 1:
         raise PlaygroundError("--concurrency must be at least 1")
+    if args.api_queue < 0:
+        raise PlaygroundError("--api-queue must be at least 0")
     from ..chat.session import Playground
     from ..definitions.personas import SHIPPED_PERSONAS, Catalog
     from ..ui.app import build_ui, launch_options  # Gradio: imported once the arguments are known to be good
@@ -60,10 +70,14 @@ def serve_command(args: argparse.Namespace) -> int:
     pg = Playground(args.model, backend=args.backend, catalog=catalog)
     backend = pg.backend  # load now: fail fast with a clear message, and the first chat is quick
     print(f"model {backend.model_id} loaded ({backend.name}, {backend.n_layers} layers)", flush=True)
+    if args.api_only:
+        return _serve_api(pg, args, None, auth)
     demo = build_ui(pg, args.persona)
     # One model instance serves every tab: Playground.generation_lock lets one reply generate at a time, and
     # the queue bounds how many requests wait for it.
     demo.queue(default_concurrency_limit=args.concurrency, max_size=64)
+    if args.api:
+        return _serve_api(pg, args, demo, auth)
     demo.launch(
         server_name=args.host,
         server_port=args.port,
@@ -72,6 +86,29 @@ def serve_command(args: argparse.Namespace) -> int:
         show_error=True,
         **launch_options(),
     )
+    return 0
+
+
+def _serve_api(pg: Any, args: argparse.Namespace, demo: Any, auth: tuple[str, str] | None) -> int:
+    """The API app (and the web UI mounted beside it at /), served by uvicorn on ``--host``/``--port``."""
+    import uvicorn
+
+    from ..api.completions import Completions
+    from ..api.fair_queue import FairQueue
+    from ..api.server import build_api
+
+    if args.share:
+        raise PlaygroundError("--share cannot be combined with --api / --api-only (serve the API on your network)")
+    app = build_api(Completions(pg, FairQueue(args.api_queue)), api_key=args.api_key)
+    if demo is not None:
+        import gradio as gr
+
+        from ..ui.app import launch_options
+
+        app = gr.mount_gradio_app(app, demo, path="/", auth=auth, show_error=True, **launch_options())
+    where = f"http://{args.host}:{args.port}"
+    print(f"API: {where}/v1 (models, chat/completions)" + ("" if demo is None else f"; web UI: {where}/"), flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
 
 

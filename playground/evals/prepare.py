@@ -29,6 +29,7 @@ from ..definitions.traits import load_trait
 from ..errors import PlaygroundError
 from ..files import write_atomic
 from ..steering.store import VectorStore, user_cache_dir
+from .prepare_checks import check_screen, guarded_traits, measure_guard_thresholds
 
 Log = Callable[[str], None]
 STATE = "prepare_state.json"
@@ -54,6 +55,23 @@ def _save_state(folder: Path, state: dict[str, Any]) -> None:
     _write(folder / STATE, json.dumps(state, indent=1))
 
 
+# a step that runs makes these later steps' results out of date (they run again)
+INVALIDATES = {
+    "extract": ("calibrate", "guard thresholds"),
+    "calibrate": ("guard thresholds",),
+    "screen": ("screen check",),
+}
+
+
+def plan_steps(names: Sequence[str], have: Sequence[str], catalog: Catalog, screen: bool) -> list[str]:
+    """The steps of a run: extract each trait, calibrate, then the prompt screen and its held-out check, then the
+    reply thresholds of the guard (when a trait the policy guards is prepared)."""
+    steps = [f"extract {t}" for t in names] + ["calibrate"]
+    steps += ["screen", "screen check"] if screen else []
+    steps += ["guard thresholds"] if guarded_traits(catalog, sorted({*names, *have})) else []
+    return steps
+
+
 def prepare_model(
     backend: Backend,
     traits: Sequence[str] | None = None,
@@ -62,8 +80,10 @@ def prepare_model(
     force: bool = False,
     catalog: Catalog | None = None,
     log: Log | None = None,
+    guard_messages: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """Run the steps not yet done for ``backend``'s model; returns the model card (also written to disk)."""
+    """Run the steps not yet done for ``backend``'s model; returns the model card (also written to disk).
+    ``guard_messages``: calibration messages for the guard thresholds other than the shipped ones (tests)."""
     catalog = catalog or Catalog()
     names = list(traits or sorted(catalog.trait_files()))
     unknown = [t for t in names if t not in catalog.trait_files()]
@@ -73,25 +93,36 @@ def prepare_model(
     say = log or (lambda _m: None)
     folder, store = card_folder(backend.model_id), VectorStore(backend.model_id)
     state = _state(folder, force)
-    steps = [f"extract {t}" for t in names] + ["calibrate"] + (["screen"] if screen else [])
+    steps = plan_steps(names, store.names(), catalog, screen)
     bar = tqdm(steps, desc=f"prepare {backend.model_id}", file=sys.stderr)
     for step in bar:
         bar.set_postfix_str(step)
-        if step in state["done"] and not (step == "calibrate" and state.get("stale")):
+        if step in state["done"]:
             say(f"{step}: done before, kept")
             continue
         started = time.perf_counter()
-        _run_step(backend, store, step, names, catalog, say)
+        outcome = _run_step(backend, store, step, names, catalog, say, guard_messages)
+        if outcome is not None:
+            state.setdefault("results", {})[step] = outcome
         state["seconds"][step] = round(time.perf_counter() - started, 1)
-        state["done"] = sorted({*state["done"], step})
-        state["stale"] = step.startswith("extract")  # a new vector: the joint probe fit must be redone
+        stale = INVALIDATES.get(step.split(" ")[0] if step.startswith("extract ") else step, ())
+        state["done"] = sorted({*state["done"], step} - set(stale))
         _save_state(folder, state)
     card = model_card(backend, store, names, state, screened=screen)
     write_card(card, folder)
     return card
 
 
-def _run_step(backend: Backend, store: VectorStore, step: str, names: list[str], catalog: Catalog, say: Log) -> None:
+def _run_step(
+    backend: Backend,
+    store: VectorStore,
+    step: str,
+    names: list[str],
+    catalog: Catalog,
+    say: Log,
+    guard_messages: Sequence[str] | None,
+) -> dict[str, Any] | None:
+    """One step; what it measured, when the card shows it (the screen check, the guard thresholds)."""
     if step.startswith("extract "):
         from ..steering.extraction import extract_with_replies
 
@@ -112,6 +143,11 @@ def _run_step(backend: Backend, store: VectorStore, step: str, names: list[str],
 
         probe = train_screening(backend, catalog=catalog, log=say)
         probe.save(guard_dirs(backend.model_id)[0])
+    elif step == "screen check":
+        return check_screen(backend, catalog, say)
+    elif step == "guard thresholds":
+        return measure_guard_thresholds(backend, catalog, say, guard_messages)
+    return None
 
 
 def _trait_row(store: VectorStore, name: str) -> dict[str, Any]:
@@ -142,14 +178,20 @@ def model_card(
 
     screening = load_screening(backend.model_id) if screened else None
     cv = (screening.meta.get("cv") or {}) if screening is not None else {}
+    results = state.get("results") or {}
     return {
         "model": backend.model_id,
         "backend": backend.name,
         "layers": backend.n_layers,
         "traits": {name: _trait_row(store, name) for name in names if name in store.names()},
-        "screen": {"cv_auroc": (cv.get("auroc") or {}).get("all"), "thresholds": screening.meta.get("thresholds")}
+        "screen": {
+            "cv_auroc": (cv.get("auroc") or {}).get("all"),
+            "thresholds": screening.meta.get("thresholds"),
+            "held_out": results.get("screen check"),
+        }
         if screening is not None
         else None,
+        "guard_thresholds": results.get("guard thresholds"),
         "seconds": state["seconds"],
         "total_seconds": round(sum(state["seconds"].values()), 1),
     }
@@ -157,6 +199,29 @@ def model_card(
 
 def _cell(value: Any) -> str:
     return "—" if value is None else f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def _screen_line(screen: dict[str, Any] | None) -> str:
+    if not screen:
+        return "not trained (`--no-screen`)."
+    line = f"cross-validated AUROC {_cell(screen['cv_auroc'])}, thresholds {screen['thresholds']}."
+    held = screen.get("held_out") or {}
+    if "skipped" in held:
+        return f"{line} Held-out check skipped: {held['skipped']}"
+    if held:
+        per_set = ", ".join(f"{k} {v:.0%} of {held['prompts'][k]}" for k, v in held["recall"].items())
+        line += (
+            f" Held-out check (assistant persona, at act >= {held['act_threshold']:g}): recall {per_set}; "
+            f"{held['false_positive_rate']:.1%} of {held['benign_prompts']} held-out benign prompts flagged; "
+            f"AUROC {_cell(held['auroc'])}."
+        )
+    return line
+
+
+def _thresholds_line(found: dict[str, Any] | None) -> str:
+    if not found:
+        return "not measured (no trait the policy guards was prepared)."
+    return ", ".join(f"{s} warn {t['warn']:.2f} / act {t['act']:.2f}" for s, t in found.items()) + "."
 
 
 def write_card(card: dict[str, Any], folder: Path) -> Path:
@@ -175,12 +240,10 @@ def write_card(card: dict[str, Any], folder: Path) -> Path:
         "|---|" + "---|" * len(cols),
         *[f"| {t} | " + " | ".join(_cell(row[c]) for c in cols) + " |" for t, row in card["traits"].items()],
         "",
-        "Prompt screen: "
-        + (
-            f"cross-validated AUROC {_cell(card['screen']['cv_auroc'])}, thresholds {card['screen']['thresholds']}"
-            if card["screen"]
-            else "not trained (`--no-screen`)."
-        ),  # fmt: skip
+        "Prompt screen: " + _screen_line(card["screen"]),
+        "",
+        "Guard reply thresholds (measured on this model's ordinary replies; the shipped policy uses them here): "
+        + _thresholds_line(card.get("guard_thresholds")),
         "",
         f"Time: {card['total_seconds']:.0f} s in all; "
         + ", ".join(f"{k} {v:.0f} s" for k, v in card["seconds"].items())

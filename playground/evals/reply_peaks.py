@@ -23,6 +23,7 @@ from ..chat.session import Playground
 from ..definitions.personas import Catalog
 from ..errors import PlaygroundError
 from ..files import write_atomic
+from ..guard.model_thresholds import PEAKS_FILE
 from ..guard.policy import DEFAULT_POLICY_PATH, Policy, load_policy, parse_policy
 from ..guard.reply_thresholds import (
     ACT_RATE,
@@ -38,7 +39,6 @@ from ..guard.reply_thresholds import (
 from ..paths import REPO_ROOT, SHIPPED_PERSONAS
 
 MAX_TOKENS = 64
-PEAKS_FILE = "reply_thresholds.json"
 
 
 @dataclass(frozen=True)
@@ -124,13 +124,15 @@ def derive_and_write(
     update_policy: bool = False,
     max_tokens: int = MAX_TOKENS,
     reuse: Path | None = None,
+    messages: Sequence[str] | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Thresholds]:
     """Collect the peaks (or ``reuse`` a peaks file of the same messages, personas, window and length), derive the
     thresholds of the policy's reply-phase rules, write the peaks file and (``update_policy``) the policy's numbers.
-    The policy file is only replaced by text that still validates."""
+    The policy file is only replaced by text that still validates. ``messages``: other calibration messages than
+    the shipped file's (tests use a few)."""
     policy = load_policy(policy_path, pg.catalog)
-    messages = load_calibration_messages()
+    messages = list(messages) if messages is not None else load_calibration_messages()
     personas = shipped_personas()
     if reuse is not None:
         records = reused_peaks(reuse, calibration_digest(messages, personas, policy.window, max_tokens))

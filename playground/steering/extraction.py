@@ -66,6 +66,8 @@ def choose_probe_layer(held: dict[int, dict[str, float]], n_layers: int) -> int:
     """
     lo, hi = max(1, n_layers // 5), n_layers - 3
     candidates = [l for l in range(lo, hi + 1) if l in held]
+    # a very shallow model (fewer than five layers) has no such band: its inner layers, else any
+    candidates = candidates or [l for l in sorted(held) if 0 < l < n_layers - 1] or sorted(held)
     top_auroc = max(held[l]["auroc"] for l in candidates)
     eligible = [l for l in candidates if held[l]["auroc"] >= top_auroc - AUROC_MARGIN]
 

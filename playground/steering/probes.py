@@ -91,7 +91,7 @@ def summarize(per_token: Mapping[str, Sequence[float]], prompt_last: Mapping[str
     return out
 
 
-EXTRACT_HINT = "python -m playground extract --trait {trait} --model MODEL"
+EXTRACT_HINT = "python -m playground prepare --model MODEL --traits {trait}"
 
 
 def build_steering(

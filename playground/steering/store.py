@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from ..definitions.schema import did_you_mean
 from ..errors import NotFoundError, PlaygroundError
-from ..paths import REPO_ROOT
+from ..paths import REPO_ROOT, user_cache_dir
 from .extraction_replies import ReplySet, replies_path
 from .vectors import TraitVector
 
 SHIPPED_MODELS = REPO_ROOT / "models"
-
-
-def user_cache_dir() -> Path:
-    base = os.environ.get("PLAYGROUND_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "persona-playground"
-    )
-    return Path(base)
 
 
 class VectorStore:

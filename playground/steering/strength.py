@@ -108,7 +108,8 @@ class SteeringChoice:
 
 def candidate_layers(n_layers: int, count: int = 4) -> list[int]:
     """Evenly spread middle layers (about 30%..70% of depth), where steering usually works best."""
-    lo, hi = max(1, round(n_layers * 0.3)), max(1, round(n_layers * 0.7))
+    top = max(1, n_layers - 2)  # vectors exist for blocks 1 .. n_layers - 2 (extraction.py)
+    lo, hi = min(top, max(1, round(n_layers * 0.3))), min(top, max(1, round(n_layers * 0.7)))
     return sorted({int(round(x)) for x in np.linspace(lo, hi, count)})
 
 

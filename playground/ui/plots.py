@@ -80,13 +80,15 @@ def probe_bars_html(
     reliability: Mapping[str, Mapping[str, Any]] | None = None,
     about: Mapping[str, str] | None = None,
     span: tuple[float, float] | None = None,
+    empty: str = "Probe readouts appear here while a reply streams.",
 ) -> str:
     """One bar per trait: the reply's mean readout, the prompt prediction (▼) and warn/act lines. A probe whose
     measured reliability is below the bar (``reliability[t]["reliable"] is False``) is greyed, with its numbers on
     hover. ``about``: per trait, what it means (hover, after the values); ``span``: the axis (lo, hi) to draw on,
-    e.g. one shared with another panel (default: fitted to these values, ``probe_scale.bar_range``)."""
+    e.g. one shared with another panel (default: fitted to these values, ``probe_scale.bar_range``); ``empty``:
+    what the panel says without readouts."""
     if not means:
-        return _panel('<div class="pp-empty">Probe readouts appear here while a reply streams.</div>')
+        return _panel(f'<div class="pp-empty">{html.escape(empty)}</div>')
     thresholds = thresholds or {}
     prompt_last = prompt_last or {}
     lo, hi = span or bar_range(bar_values(means, prompt_last, thresholds))
@@ -168,12 +170,18 @@ def _heat_colour(value: float, vmax: float) -> str:
 
 
 def token_heatmap_html(
-    tokens: Sequence[str], values: Sequence[float], trait: str, *, vmax: float = HEAT_FLOOR, about: str = ""
+    tokens: Sequence[str],
+    values: Sequence[float],
+    trait: str,
+    *,
+    vmax: float = HEAT_FLOOR,
+    about: str = "",
+    empty: str = "The per-token heatmap appears here while a reply streams.",
 ) -> str:
     """The reply's tokens tinted by one trait's readout (red above a typical assistant, blue below), on a colour
     scale of ±``vmax`` (widened to the largest value); ``about``: what the trait means, on the legend's hover."""
     if not tokens or not values:
-        return _panel('<div class="pp-empty">The per-token heatmap appears here while a reply streams.</div>')
+        return _panel(f'<div class="pp-empty">{_e(empty)}</div>')
     vmax = heat_vmax(values, vmax)
     spans = []
     for i, (tok, value) in enumerate(zip(tokens, values, strict=False)):
@@ -197,6 +205,7 @@ def trend_svg_html(
     *,
     highlight: str | None = None,
     live: Mapping[str, float] | None = None,
+    empty: str = "The trend across turns appears after the first reply.",
 ) -> str:
     """A line per trait of its mean readout per turn; ``live`` adds the reply being written as a dashed point."""
     series = {t: list(v) for t, v in trend.items()}
@@ -204,7 +213,7 @@ def trend_svg_html(
         series.setdefault(t, [])
     n = max((len(v) for v in series.values()), default=0) + (1 if live else 0)
     if n == 0:
-        return _panel('<div class="pp-empty">The trend across turns appears after the first reply.</div>')
+        return _panel(f'<div class="pp-empty">{_e(empty)}</div>')
     width, height, left, right, top, bottom = 440, 150, 28, 10, 8, 20
     all_values = [x for v in series.values() for x in v] + list((live or {}).values()) + [0.0]
     lo, hi = min(-1.0, min(all_values)), max(2.0, max(all_values))

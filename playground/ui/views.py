@@ -72,6 +72,12 @@ def turn_for_message(state: ChatState | None, index: int) -> int | None:
     return None
 
 
+NO_PROBES = (
+    "This model has no trait probes yet, so replies are not read. The banner at the top names the one command "
+    "that makes them (python -m playground prepare)."
+)
+
+
 def reply_panels(
     state: ChatState | None,
     live: LiveReply | None,
@@ -82,6 +88,9 @@ def reply_panels(
 ) -> tuple[str, str, str]:
     """Bars, inline guard alerts and heatmap for one reply; ``scale``: a bar axis and colour scale shared with
     other replies (the Compare tab), else each panel fits this reply. Each probe explains itself on hover."""
+    if state is not None and not state.pg.probes:
+        heat = plots.token_heatmap_html([], [], "", empty="No per-token readouts on this model (no trait probes).")
+        return plots.probe_bars_html({}, empty=NO_PROBES), "", heat
     if state is None or live is None:
         return plots.probe_bars_html({}), "", plots.token_heatmap_html([], [], trait or "")
     thresholds = _thresholds(state, live)
@@ -126,6 +135,8 @@ def _heat_trait(live: LiveReply, trait: str | None) -> str:
 def trend_panel(state: ChatState | None, trait: str | None, live: LiveReply | None = None) -> str:
     if state is None:
         return plots.trend_svg_html({})
+    if not state.pg.probes:
+        return plots.trend_svg_html({}, empty="No trend across turns on this model (no trait probes).")
     if live is not None and not live.done:
         return plots.trend_svg_html(state.trend(len(state.turns) - 1), highlight=trait, live=live.means())
     return plots.trend_svg_html(state.trend(), highlight=trait)

@@ -20,7 +20,9 @@ def render(traits: list[str], heat_default: str | None) -> ProbePanel:
     gr.Markdown("### Trait probes — this reply")
     bars = gr.HTML(plots.probe_bars_html({}), elem_id="probe-bars")
     alerts = gr.HTML("", elem_id="guard-alerts")
-    heat_trait = gr.Dropdown(choices=traits, value=heat_default, label="Per-token heatmap of", elem_id="heat-trait")
+    heat_trait = gr.Dropdown(
+        choices=traits, value=heat_default, label="Per-token heatmap of", elem_id="heat-trait", visible=bool(traits)
+    )
     heat = gr.HTML(plots.token_heatmap_html([], [], ""), elem_id="probe-heatmap")
     gr.Markdown("### Across turns (mean per reply)")
     trend = gr.HTML(plots.trend_svg_html({}), elem_id="probe-trend")
