@@ -12,6 +12,7 @@ from playground.evals.heldout import heldout_files, load_heldout
 from playground.evals.overlap import ngram_overlaps
 from playground.guard.reply_thresholds import CALIBRATION_FILE, load_calibration_messages
 from playground.paths import SHIPPED_PERSONAS
+from playground.steering.persona_space import CHARACTERS_FILE, load_characters
 from playground.steering.reference_data import (
     PROBE_TRAINING_FILE,
     REFERENCE_FILE,
@@ -40,6 +41,8 @@ def training_texts() -> dict[str, list[str]]:
     out[str(REFERENCE_FILE.relative_to(SHIPPED_PERSONAS))] = [*ref.everyday, *ref.strength_questions]
     out[str(PROBE_TRAINING_FILE.relative_to(SHIPPED_PERSONAS))] = load_probe_training().texts()
     out[str(CALIBRATION_FILE.relative_to(SHIPPED_PERSONAS))] = list(load_calibration_messages())  # reply thresholds
+    questions, characters = load_characters()  # the persona space
+    out[str(CHARACTERS_FILE.relative_to(SHIPPED_PERSONAS))] = [*questions, *(c.prompt for c in characters)]
     return out
 
 

@@ -24,13 +24,13 @@ KEY = "sk-test-key"
 
 
 @contextlib.contextmanager
-def serving(pg, api_key: str | None = None, queue: FairQueue | None = None) -> Iterator[str]:
+def serving(pg, api_key: str | None = None, queue: FairQueue | None = None, app=None) -> Iterator[str]:
     import uvicorn
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    app = build_api(Completions(pg, queue), api_key=api_key)
+    app = app or build_api(Completions(pg, queue), api_key=api_key)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -211,3 +211,20 @@ def test_the_fair_queue_serves_in_arrival_order_and_gives_up_a_cancelled_place()
     first.release()
     done.join(5)
     assert order == ["first", "third"] and queue.waiting() == 0
+
+
+def test_serve_api_mounts_the_web_ui_beside_the_api_on_one_port(playground):
+    from playground.cli.serve import api_app
+    from playground.ui.app import build_ui
+
+    demo = build_ui(playground, "assistant")
+    demo.queue(default_concurrency_limit=2)
+    with serving(playground, app=api_app(playground, demo, api_key=KEY)) as base:
+        root = base.removesuffix("/v1")
+        page = httpx.get(f"{root}/", timeout=30)
+        assert page.status_code == 200 and "gradio" in page.text.lower()
+        config = httpx.get(f"{root}/config", timeout=30).json()
+        assert any(c.get("props", {}).get("elem_id") == "model-notices" for c in config["components"])
+        models = httpx.get(f"{base}/models", headers={"Authorization": f"Bearer {KEY}"}, timeout=30)
+        assert models.status_code == 200 and "pirate" in [m["id"] for m in models.json()["data"]]
+        assert httpx.get(f"{base}/models", timeout=30).status_code == 401  # the key guards the API, not the page

@@ -19,6 +19,8 @@ from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from ..backends.base import Backend, Interventions, Steering, Step
 from ..backends.sampling import Sampling
 from ..guard.baseline import PersonaBaseline
@@ -30,6 +32,7 @@ from .reply import StreamEvent
 
 if TYPE_CHECKING:
     from ..guard.screening import ScreeningProbe
+    from ..steering.persona_space import PersonaSpace
 
 Readout = dict[str, float]
 Payload = tuple[Readout, list[dict[str, Any]]]  # a piece's readout and the guard events raised with it
@@ -59,11 +62,13 @@ class ReplySetup:
     stop_strings: tuple[str, ...]
     started: float  # time.perf_counter() when the reply was asked for
     prompt_checks: bool = True  # screen the prompt (False for a continuation: its last token is inside the reply)
+    space: PersonaSpace | None = None  # the model's persona space: each reply is placed on its map
 
     @property
     def capture(self) -> list[int]:
-        """Layers whose activations each step must return: the probes' and the screening probe's."""
-        return sorted(set(self.probes.layers) | set(self.screening.layers if self.screening else ()))
+        """Layers whose activations each step must return: the probes', the screening probe's, the map's."""
+        layers = set(self.probes.layers) | set(self.screening.layers if self.screening else ())
+        return sorted(layers | ({self.space.layer} if self.space is not None else set()))
 
 
 @dataclass
@@ -77,6 +82,7 @@ class Attempt:
     verdict: str = CONTINUE
     reported: int = 0  # monitor events already sent along with a token
     finish: str = END  # why it ended (see FINISH_REASONS)
+    coords: list[np.ndarray] = field(default_factory=list)  # each step's persona-space coordinates
 
 
 @dataclass
@@ -92,6 +98,7 @@ class ReplyOutcome:
     stopped_text: str = ""
     first_token_s: float | None = None
     finish_reason: str = END  # see FINISH_REASONS
+    persona_map: dict[str, Any] | None = None  # where the reply sits in the persona space (PersonaSpace.place)
 
 
 class GuardedReply:
@@ -127,6 +134,8 @@ class GuardedReply:
             elif pending:
                 yield StreamEvent("guard", guard=pending)
             outcome.first_token_s = self.first_token_s
+            if s.space is not None and run.coords:
+                outcome.persona_map = s.space.place_coords(np.mean(run.coords, axis=0))
             return outcome
 
     def _attempt(self, attempt: int, steering: Steering) -> Generator[StreamEvent, None, Attempt]:
@@ -151,6 +160,8 @@ class GuardedReply:
             for index, step in enumerate(stream):
                 steps = index + 1
                 readout = s.probes.score_one(step.hidden) if step.hidden is not None and s.probes else {}
+                if s.space is not None and step.hidden is not None and s.space.layer in step.hidden:
+                    run.coords.append(s.space.coords_of(step.hidden[s.space.layer]))
                 run.verdict = self._check(monitor, index, step, readout)
                 if run.verdict != CONTINUE:
                     if not run.readouts and readout:

@@ -30,6 +30,7 @@ class ChatResult:
     # "context" (the context window was full), "stop_string" (it began the user's turn), "blocked" (guardrail)
     finish_reason: str = "end"
     prefix: str = ""  # a continuation: the text it continues (``reply`` starts with it; ``tokens`` are the new ones)
+    persona_map: dict[str, Any] | None = None  # {"x", "y", "nearest"}: the reply in the persona space, if built
 
     def to_dict(self) -> dict[str, Any]:
         out = {
@@ -47,6 +48,8 @@ class ChatResult:
         }
         if self.prefix:
             out["prefix"] = self.prefix
+        if self.persona_map is not None:
+            out["persona_map"] = self.persona_map
         return out
 
 

@@ -21,6 +21,7 @@ from ..guard.model_thresholds import policy_for_model
 from ..guard.policy import HIJACK, Policy, PolicyHolder
 from ..prompt.conversation import PromptPlan, Turn, plan_prompt
 from ..prompt.stop_strings import stop_strings_for
+from ..steering.persona_space import PersonaSpace, load_space
 from ..steering.probes import ProbeSet, build_steering
 from ..steering.request import active_strengths
 from ..steering.store import VectorStore
@@ -64,6 +65,7 @@ class Playground:
         )
         self._baselines: dict[str, PersonaBaseline] = {}
         self._screening: ScreeningProbe | None | bool = False  # False = not looked up yet
+        self._space: dict[str, PersonaSpace | None] = {}  # by model id
         # Chat first (backends/priority.py): replies are in the foreground, and a copy of this Playground made
         # for a background job (``in_background``) gives way to them and stops when the job is cancelled.
         self.foreground = Foreground()
@@ -104,6 +106,14 @@ class Playground:
 
             self._screening = load_screening(self.backend.model_id)
         return self._screening  # type: ignore[return-value]
+
+    @property
+    def persona_space(self) -> PersonaSpace | None:
+        """The model's persona space (``python -m playground persona-space``), if one was built."""
+        model_id = self.backend.model_id
+        if model_id not in self._space:
+            self._space[model_id] = load_space(model_id)
+        return self._space[model_id]
 
     @contextmanager
     def using_policy(self, policy: Policy) -> Iterator[None]:
@@ -324,6 +334,7 @@ class ChatSession:
             guarded=guarded,
             stop_strings=(*stop_strings_for(self.user_name, self._role_model_names()), *self.extra_stops),
             started=started,
+            space=pg.persona_space,
         )
 
     def _role_model_names(self) -> list[str]:
@@ -370,6 +381,7 @@ class ChatSession:
             prompt_tokens=len(plan.tokens),
             finish_reason=outcome.finish_reason,
             prefix=plan.reply_start,
+            persona_map=outcome.persona_map,
             timing={
                 "first_token_s": round(first_token_s if first_token_s is not None else total, 4),
                 "total_s": round(total, 4),

@@ -89,23 +89,31 @@ def serve_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve_api(pg: Any, args: argparse.Namespace, demo: Any, auth: tuple[str, str] | None) -> int:
-    """The API app (and the web UI mounted beside it at /), served by uvicorn on ``--host``/``--port``."""
-    import uvicorn
-
+def api_app(
+    pg: Any, demo: Any = None, *, api_key: str | None = None, api_queue: int = 16, auth: tuple[str, str] | None = None
+) -> Any:
+    """The API's FastAPI app, with the web UI ``demo`` (if given) mounted at / beside /v1."""
     from ..api.completions import Completions
     from ..api.fair_queue import FairQueue
     from ..api.server import build_api
 
+    app = build_api(Completions(pg, FairQueue(api_queue)), api_key=api_key)
+    if demo is None:
+        return app
+    import gradio as gr
+
+    from ..ui.app import launch_options
+
+    return gr.mount_gradio_app(app, demo, path="/", auth=auth, show_error=True, **launch_options())
+
+
+def _serve_api(pg: Any, args: argparse.Namespace, demo: Any, auth: tuple[str, str] | None) -> int:
+    """The API app (and the web UI mounted beside it at /), served by uvicorn on ``--host``/``--port``."""
+    import uvicorn
+
     if args.share:
         raise PlaygroundError("--share cannot be combined with --api / --api-only (serve the API on your network)")
-    app = build_api(Completions(pg, FairQueue(args.api_queue)), api_key=args.api_key)
-    if demo is not None:
-        import gradio as gr
-
-        from ..ui.app import launch_options
-
-        app = gr.mount_gradio_app(app, demo, path="/", auth=auth, show_error=True, **launch_options())
+    app = api_app(pg, demo, api_key=args.api_key, api_queue=args.api_queue, auth=auth)
     where = f"http://{args.host}:{args.port}"
     print(f"API: {where}/v1 (models, chat/completions)" + ("" if demo is None else f"; web UI: {where}/"), flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")

@@ -1,5 +1,6 @@
 """Persona vectors: ``extract`` a trait vector, ``calibrate`` the live probes and the strength scale,
-``export-vector`` / ``import-vector`` as control-vector GGUFs."""
+``export-vector`` / ``import-vector`` as control-vector GGUFs, ``persona-space`` (characters in the residual
+stream)."""
 
 from __future__ import annotations
 
@@ -41,13 +42,24 @@ def register(sub: Subcommands) -> None:
         "prepare",
         help="every instrument for a model in one command: extract each trait, calibrate, train the prompt screen "
         "and check it on held-out prompts, measure the guard's reply thresholds, write a model card (resumable; "
-        "progress bar; ~35 min for a 270M model on 2 cores)",
+        "progress bar; 25-28 min for the 135M and 270M models measured on 2 cores)",
     )
     add_model_args(prep)
     prep.add_argument("--traits", default=None, help="comma-separated subset of the traits (default: all)")
     prep.add_argument("--no-screen", action="store_true", help="skip the prompt screen and its check")
     prep.add_argument("--force", action="store_true", help="start over instead of resuming")
     prep.set_defaults(handler=prepare_command)
+
+    space = sub.add_parser(
+        "persona-space",
+        help="place ~70 characters in the model's residual stream (PCA): every chat reply then gets persona_map "
+        "coordinates and its nearest characters (~2 min on 2 cores)",
+    )
+    add_model_args(space)
+    space.add_argument("--layer", type=int, default=None, help="residual layer (default: persona_drift's probe layer)")
+    space.add_argument("--report", default=None, metavar="DIR", help="also write DIR/PERSONA_SPACE.md and plots")
+    space.add_argument("--ship", action="store_true", help="write into models/<model>/space (maintainers)")
+    space.set_defaults(handler=persona_space_command)
 
     xv = sub.add_parser("export-vector", help="write a trait vector as a llama.cpp / repeng control-vector GGUF")
     xv.add_argument("trait")
@@ -150,4 +162,24 @@ def import_vector_command(args: argparse.Namespace) -> int:
         f"try: python -m playground chat --steer {vec.trait}=1",
         file=sys.stderr,
     )
+    return 0
+
+
+def persona_space_command(args: argparse.Namespace) -> int:
+    from ..backends import load_backend
+    from ..chat.session import Playground
+    from ..evals.persona_space_report import write_space_report
+    from ..steering.persona_space import build_space, space_dirs
+    from ..steering.store import VectorStore
+
+    backend = load_backend(args.model, args.backend)
+    store = VectorStore(backend.model_id)
+    drift = store.get("persona_drift") if "persona_drift" in store.names() else None
+    layer = args.layer if args.layer is not None else drift.probe_layer if drift else backend.n_layers // 2
+    pg = Playground(loaded_backend=backend)
+    space = build_space(backend, pg.catalog, layer, steer=pg.steering_for, log=log_to_stderr)
+    print(f"wrote {space.save(space_dirs(backend.model_id)[1 if args.ship else 0])}", file=sys.stderr)
+    if args.report:
+        command = f"python -m playground persona-space --report {args.report}"
+        print(f"wrote {write_space_report(space, drift, Path(args.report), command)}", file=sys.stderr)
     return 0
