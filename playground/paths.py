@@ -22,3 +22,9 @@ def user_cache_dir() -> Path:
         os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "persona-playground"
     )
     return Path(base)
+
+
+def model_dirs(model_id: str, part: str) -> list[Path]:
+    """Where one part of a model's files (``guard``, ``space``, ...) is looked for, in priority order: the user's
+    cache (what ``prepare`` and the other commands write), then the checkout's ``models/`` (shipped)."""
+    return [user_cache_dir() / model_id / part, SHIPPED_MODELS / model_id / part]

@@ -57,10 +57,10 @@ def check_screen(backend: Backend, catalog: Catalog, log: Log, wild: int = WILD_
         log(f"screen check skipped: {exc}")
         return {"skipped": str(exc)}
     act = float(probe.meta.get("thresholds", {}).get("act", 3.0))
-    scores: dict[str, np.ndarray] = {}
+    by_set: dict[str, list[float]] = {}
     for rec in ev.records:
-        scores.setdefault(rec["set"], np.array([]))
-        scores[rec["set"]] = np.append(scores[rec["set"]], rec["screen"])
+        by_set.setdefault(rec["set"], []).append(rec["screen"])
+    scores = {name: np.asarray(values) for name, values in by_set.items()}
     benign = scores.pop("benign", np.array([]))
     attacks = np.concatenate(list(scores.values())) if scores else np.array([])
     result = {

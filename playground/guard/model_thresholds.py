@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..backends.model_source import DEFAULT_MODEL
-from ..paths import SHIPPED_MODELS, user_cache_dir
+from ..paths import model_dirs
 from .policy import DEFAULT_POLICY_PATH, Policy
 from .reply_thresholds import Thresholds
 
@@ -25,7 +25,7 @@ MEASURED_ON = DEFAULT_MODEL  # the model whose replies the shipped policy's repl
 
 def thresholds_files(model_id: str) -> list[Path]:
     """Where a model's measured reply thresholds live, in priority order: the user cache, then the checkout."""
-    return [user_cache_dir() / model_id / "guard" / PEAKS_FILE, SHIPPED_MODELS / model_id / "guard" / PEAKS_FILE]
+    return [folder / PEAKS_FILE for folder in model_dirs(model_id, "guard")]
 
 
 @lru_cache(maxsize=16)

@@ -37,8 +37,8 @@ from ..backends.base import Backend
 from ..definitions.personas import Catalog, Persona, compose_system_prompt
 from ..errors import PlaygroundError
 from ..files import write_atomic
+from ..paths import model_dirs
 from ..prompt.conversation import plan_prompt
-from ..steering.store import SHIPPED_MODELS, user_cache_dir
 
 FORMAT_VERSION = 1  # of the probe files
 REPLY_RESERVE = 256  # tokens kept free for the reply when a prompt is fitted into the context
@@ -194,7 +194,7 @@ class ScreeningProbe:
 
 def guard_dirs(model_id: str) -> list[Path]:
     """Where screening probes live, in priority order: the user cache, then the shipped folder."""
-    return [user_cache_dir() / model_id / "guard", SHIPPED_MODELS / model_id / "guard"]
+    return model_dirs(model_id, "guard")
 
 
 def load_screening(model_id: str) -> ScreeningProbe | None:

@@ -14,12 +14,13 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm import tqdm
 
-from ..backends.base import Backend, Steering
+from ..backends.base import Backend, Steering, Step
 from ..backends.sampling import Sampling
 from ..definitions.traits import TraitDefinition
 from ..errors import PlaygroundError
@@ -93,28 +94,34 @@ def prompt_for(backend: Backend, system: str, question: str) -> list[int]:
     return backend.tokenize(backend.template.render([Message("system", system), Message("user", question)]))
 
 
+def reply_steps(backend: Backend, stream: Iterator[Step]) -> Iterator[Step]:
+    """The steps of a reply: every step, or on a model without a chat template (a base model writing a plain
+    transcript) the steps before the model starts the user's next line, as in chat."""
+    if not getattr(backend.template, "is_fallback", False):
+        yield from stream
+        return
+    scanner: StopScanner[Step] = StopScanner(stop_strings_for("User"))
+    for step in stream:
+        piece = backend.token_bytes(step.token).decode("utf-8", errors="replace")
+        yield from (kept for _text, kept in scanner.push(piece, step))
+        if scanner.stopped:
+            return
+    yield from (kept for _text, kept in scanner.flush())
+
+
 def generate_reply(
     backend: Backend, system: str, question: str, max_tokens: int, *, steering: Steering | None = None
 ) -> Reply:
-    """A greedy reply to one question under one system prompt. On a model without a chat template (a base model
-    writing a plain transcript) the reply ends where the model starts the user's next line, as in chat."""
+    """A greedy reply to one question under one system prompt (``reply_steps``: a base model's reply ends where
+    it starts the user's next line)."""
     prompt = prompt_for(backend, system, question)
     sampling = Sampling(temperature=0.0, max_tokens=max_tokens, repeat_penalty=1.1, seed=0)
     stream = backend.stream(prompt, sampling, steering=steering)
-    if not getattr(backend.template, "is_fallback", False):
-        return Reply(prompt, [step.token for step in stream])
-    scanner: StopScanner[int] = StopScanner(stop_strings_for("User"))
-    tokens: list[int] = []
-    for step in stream:
-        piece = backend.token_bytes(step.token).decode("utf-8", errors="replace")
-        tokens += [token for _text, token in scanner.push(piece, step.token)]
-        if scanner.stopped:
-            break
-    else:
-        tokens += [token for _text, token in scanner.flush()]
-    if hasattr(stream, "close"):
-        stream.close()
-    return Reply(prompt, tokens)
+    try:
+        return Reply(prompt, [step.token for step in reply_steps(backend, stream)])
+    finally:
+        if hasattr(stream, "close"):
+            stream.close()
 
 
 def generate_replies(

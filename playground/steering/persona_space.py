@@ -26,7 +26,8 @@ from ..definitions.personas import Catalog, Persona, compose_system_prompt
 from ..definitions.yaml_source import load_yaml_file
 from ..errors import Issue, PlaygroundError, ValidationError
 from ..files import write_atomic
-from ..paths import SHIPPED_MODELS, SHIPPED_PERSONAS, user_cache_dir
+from ..paths import SHIPPED_PERSONAS, model_dirs
+from .extraction_replies import reply_steps
 
 CHARACTERS_FILE = SHIPPED_PERSONAS / "space" / "characters.yml"
 SPACE_FILE = "persona_space.json"
@@ -141,7 +142,7 @@ class PersonaSpace:
 
 
 def space_dirs(model_id: str) -> list[Path]:
-    return [user_cache_dir() / model_id / "space", SHIPPED_MODELS / model_id / "space"]
+    return model_dirs(model_id, "space")
 
 
 def load_space(model_id: str) -> PersonaSpace | None:
@@ -161,17 +162,16 @@ def character_replies(
 
     persona = _as_persona(character)
     sampling = persona.sampling.merged(temperature=0.0, max_tokens=MAX_TOKENS, seed=0)
-    ends_at_user = getattr(backend.template, "is_fallback", False)  # a base model writes the user's next line
     out = []
     for question in questions:
         tokens = plan_prompt(backend, persona, character.prompt, [], question, MAX_TOKENS).tokens
-        text, rows = "", []
-        for step in backend.stream(tokens, sampling, steering=steering, capture=[layer]):
-            text += backend.token_bytes(step.token).decode("utf-8", errors="replace")
-            if ends_at_user and "\nUser:" in text:
-                break
-            if step.hidden is not None:
-                rows.append(np.asarray(step.hidden[layer], dtype=np.float64))
+        stream = backend.stream(tokens, sampling, steering=steering, capture=[layer])
+        try:
+            steps = list(reply_steps(backend, stream))
+        finally:
+            if hasattr(stream, "close"):
+                stream.close()
+        rows = [np.asarray(step.hidden[layer], dtype=np.float64) for step in steps if step.hidden is not None]
         if not rows:
             raise PlaygroundError(f"{character.id}: the reply to {question!r} was empty")
         out.append(np.mean(rows, axis=0))
