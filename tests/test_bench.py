@@ -145,3 +145,22 @@ def test_the_ui_leg_sees_whether_its_server_has_stopped():
         port = server.getsockname()[1]
         assert _wait_closed(port, timeout=0.3) is False
     assert _wait_closed(port, timeout=5.0) is True
+
+
+def test_the_load_report_tabulates_every_engine_and_keeps_hand_written_notes(tmp_path):
+    from playground.evals.bench.load_report import write_report
+
+    row = {"tok_s": 40.0, "ttft_p50_s": 0.2, "ttft_p95_s": 0.3, "errors": 0}
+    result = {
+        "load": {"llama_cpp": {"1": row, "4": {**row, "tok_s": 41.0}, "memory": {"rss_gib": 0.3, "peak_rss_gib": 0.3}},
+                 "vllm": {"1": {**row, "tok_s": 43.0}, "4": {**row, "tok_s": 90.5}, "memory": {"rss_gib": 2.9}}},
+        "tok_s_ratios": {"vllm_vs_llama_cpp": {"1": 1.08, "4": 2.21}},
+        "setup": {"model": "default", "max_tokens": 8, "temperature": 0.7, "mix": [["pirate", {"humorous": 1}, "m"]],
+                  "legs_started_on_a_busy_machine": 0},
+    }  # fmt: skip
+    path = write_report(result, tmp_path)
+    text = path.read_text()
+    assert "| 4 | vllm | 90.5 | 0.2 | 0.3 | 0 |" in text and "4 chats **2.21x**" in text
+    assert (tmp_path / "load.png").stat().st_size > 5000 and (tmp_path / "load.json").exists()
+    path.write_text(text.replace("<!-- notes -->\n", "<!-- notes -->\nmeasured on a quiet machine\n"))
+    assert "measured on a quiet machine" in write_report(result, tmp_path).read_text()

@@ -28,13 +28,31 @@ def _surface(parser: argparse.ArgumentParser) -> dict:
     return out
 
 
+def _still_accepted(recorded: list, now: list[list]) -> bool:
+    """A recorded option still parses the same: its spellings are still there (new aliases may join), its default is
+    unchanged, and every choice it had is still a choice (new ones may join)."""
+    key, choices, default = recorded
+    for now_key, now_choices, now_default in now:
+        if set(key.split(",")) <= set(now_key.split(",")) and json.dumps(default) == json.dumps(now_default):
+            if choices is None or (now_choices is not None and set(choices) <= set(now_choices)):
+                return True
+    return False
+
+
 def test_every_recorded_command_and_flag_still_parses_the_same():
     now = _surface(build_parser())
     for command, spec in RECORDED.items():
         assert command in now, f"command {command!r} disappeared"
-        have = {tuple(map(json.dumps, option)) for option in now[command]["__options__"]}
         for option in spec["__options__"]:
-            assert tuple(map(json.dumps, option)) in have, f"{command}: {option} changed or disappeared"
+            assert _still_accepted(option, now[command]["__options__"]), f"{command}: {option} changed or disappeared"
+
+
+def test_an_option_that_lost_a_choice_or_changed_its_default_is_caught():
+    now = [["--backend,--engine", ["auto", "llama_cpp"], "auto"]]
+    assert _still_accepted(["--backend", ["auto"], "auto"], now)
+    assert not _still_accepted(["--backend", ["auto", "transformers"], "auto"], now)
+    assert not _still_accepted(["--backend", ["auto"], "llama_cpp"], now)
+    assert not _still_accepted(["--model", None, None], now)
 
 
 def test_every_command_has_a_handler():

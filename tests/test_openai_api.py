@@ -213,6 +213,34 @@ def test_the_fair_queue_serves_in_arrival_order_and_gives_up_a_cancelled_place()
     assert order == ["first", "third"] and queue.waiting() == 0
 
 
+def test_a_queue_with_several_slots_lets_that_many_write_at_once():
+    queue = FairQueue(max_waiting=1, slots=lambda: 2)  # a batching engine's capacity, read on first use
+    never = threading.Event()
+    first, second, third = queue.ticket(), queue.ticket(), queue.ticket()
+    first.wait(never)
+    second.wait(never)  # both hold a slot: neither waits
+    assert queue.waiting() == 1 and queue.slots == 2
+    with pytest.raises(Exception, match="1 queued, 2 writing"):
+        queue.ticket()
+    second.release()  # a freed slot goes to the next in line
+    third.wait(never)
+    assert queue.waiting() == 0
+
+
+def test_the_generation_gate_admits_as_many_replies_as_the_backend_batches():
+    from playground.chat.generation_gate import GenerationGate
+
+    one, three = GenerationGate(lambda: 1), GenerationGate(lambda: 3)
+    assert one.acquire() and not one.acquire(blocking=False) and one.locked()
+    assert all(three.acquire(blocking=False) for _ in range(3)) and not three.acquire(blocking=False)
+    three.release()
+    assert three.acquire(timeout=1) and three.capacity == 3
+    for gate, held in ((one, 1), (three, 3)):
+        for _ in range(held):
+            gate.release()
+        assert not gate.locked()
+
+
 def test_serve_api_mounts_the_web_ui_beside_the_api_on_one_port(playground):
     from playground.cli.serve import api_app
     from playground.ui.app import build_ui

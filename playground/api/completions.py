@@ -28,7 +28,7 @@ PLAIN_PERSONA = "assistant"  # what ``model: <model id>`` chats as when the clie
 class Completions:
     def __init__(self, pg: Playground, queue: FairQueue | None = None):
         self.pg = pg
-        self.queue = queue or FairQueue()
+        self.queue = queue or FairQueue(slots=lambda: pg.generation_lock.capacity)
 
     def personas(self) -> list[str]:
         return sorted(self.pg.catalog.persona_files())

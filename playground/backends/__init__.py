@@ -8,7 +8,7 @@ from .model_source import ModelSource, resolve_model
 
 
 def load_backend(model: str | ModelSource | None = None, backend: str = "auto", n_ctx: int = 4096) -> Backend:
-    """Load a model by spec. ``backend``: 'auto', 'llama_cpp' or 'transformers'."""
+    """Load a model by spec. ``backend``: 'auto', 'llama_cpp', 'transformers' or 'vllm'."""
     source = model if isinstance(model, ModelSource) else resolve_model(model)
     choice = backend
     if choice == "auto":
@@ -23,7 +23,11 @@ def load_backend(model: str | ModelSource | None = None, backend: str = "auto", 
         from .transformers import TransformersBackend
 
         return TransformersBackend(source)
-    raise ModelError(f"unknown backend '{backend}'; choose auto, llama_cpp or transformers")
+    if choice == "vllm":
+        from .vllm_engine import VllmBackend
+
+        return VllmBackend(source, n_ctx=n_ctx)
+    raise ModelError(f"unknown backend '{backend}'; choose auto, llama_cpp, transformers or vllm")
 
 
 __all__ = ["Backend", "Step", "load_backend"]

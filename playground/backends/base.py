@@ -98,6 +98,10 @@ class Interventions:
     def layers(self) -> set[int]:
         return {i.layer for i in self._items}
 
+    def snapshot(self) -> list[Intervention]:
+        """The interventions added so far, in order (a copy)."""
+        return list(self._items)
+
     def apply(self, layer: int, rows: np.ndarray) -> bool:
         """Apply every intervention of ``layer`` to ``rows`` in place; True if any applied."""
         done = False

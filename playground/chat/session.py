@@ -26,6 +26,7 @@ from ..steering.probes import ProbeSet, build_steering
 from ..steering.request import active_strengths
 from ..steering.store import VectorStore
 from .attempts import GuardedReply, ReplyOutcome, ReplySetup
+from .generation_gate import GenerationGate
 from .readiness import model_notices
 from .reply import ChatResult, StreamEvent, probe_summary
 
@@ -59,7 +60,7 @@ class Playground:
         self._vectors: VectorStore | None = None
         self._probes: ProbeSet | None = None
         self._load_lock = threading.Lock()
-        self.generation_lock = threading.Lock()
+        self.generation_lock = GenerationGate(lambda: getattr(self.backend, "max_concurrent", 1))
         self.policies = (
             PolicyHolder(policy_path, self.catalog) if policy_path is not None else PolicyHolder(catalog=self.catalog)
         )

@@ -16,6 +16,13 @@ from ..errors import PlaygroundError, ValidationError
 Handler = Callable[[argparse.Namespace], int]
 
 
+ENGINES = ["auto", "llama_cpp", "transformers", "vllm"]
+ENGINE_HELP = (
+    "the model runtime: llama_cpp (default for .gguf), transformers, or vllm (continuous batching for many chats "
+    "at once; built by `make vllm`)"
+)
+
+
 class Subcommands(Protocol):
     def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser: ...
 
@@ -26,7 +33,7 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
         default=None,
         help="a .gguf file, a model directory or a Hub repo id (default: embedded SmolLM2-135M)",
     )
-    p.add_argument("--backend", default="auto", choices=["auto", "llama_cpp", "transformers"])
+    p.add_argument("--backend", "--engine", dest="backend", default="auto", choices=ENGINES, help=ENGINE_HELP)
 
 
 def sampling_options(args: argparse.Namespace) -> dict[str, Any]:

@@ -138,6 +138,14 @@ def _register_bench(sub: Subcommands) -> None:
         action="store_true",
         help="only this: time to first token through the OpenAI-compatible API vs the library (fresh processes)",
     )
+    bench.add_argument(
+        "--load",
+        action="store_true",
+        help="only this: many chats at once (mixed personas and steering) on llama.cpp and on the vLLM engine, "
+        "aggregate tok/s and time to first token per client count (a fresh process per engine)",
+    )
+    bench.add_argument("--clients", default="1,4,16,32", help="client counts of --load (default 1,4,16,32)")
+    bench.add_argument("--model", default=None, help="--load only: the model both engines serve (default: embedded)")
     bench.set_defaults(handler=bench_command)
 
 
@@ -323,6 +331,8 @@ def bench_command(args: argparse.Namespace) -> int:
         found = api_ttft.run(rounds=args.rounds, log=log_to_stderr)
         print(json.dumps(found) if args.json else json.dumps(found["api_ttft"], indent=1))
         return 0
+    if args.load:
+        return _load_bench(args)
     if args.gguf_load:
         from ..evals.bench import gguf_load
 
@@ -352,6 +362,24 @@ def bench_command(args: argparse.Namespace) -> int:
     if not baseline.get("ok", True):
         print(f"bench: no ratios reported: {baseline['reason']}", file=sys.stderr)
         return BASELINE_EXIT
+    return 0
+
+
+def _load_bench(args: argparse.Namespace) -> int:
+    from ..evals.bench import load
+
+    try:
+        clients = [int(c) for c in args.clients.split(",") if c.strip()]
+    except ValueError:
+        raise PlaygroundError(f"--clients: expected counts like 1,4,16,32, got {args.clients!r}") from None
+    if not clients or min(clients) < 1:
+        raise PlaygroundError(f"--clients: every count must be at least 1, got {args.clients!r}")
+    found = load.run(clients, max_tokens=args.new_tokens, log=log_to_stderr, model=args.model)
+    if args.report:
+        from ..evals.bench.load_report import write_report
+
+        print(f"wrote {write_report(found, args.report)}", file=sys.stderr)
+    print(json.dumps(found) if args.json else json.dumps(found, indent=1))
     return 0
 
 

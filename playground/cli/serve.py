@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import PlaygroundError
-from .common import Subcommands, run
+from .common import ENGINE_HELP, ENGINES, Subcommands, run
 
 
 def register(sub: Subcommands) -> None:
@@ -20,7 +20,7 @@ def add_serve_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model", default=None, help="a .gguf file, model directory or Hub repo id (default: embedded)"
     )
-    parser.add_argument("--backend", default="auto", choices=["auto", "llama_cpp", "transformers"])
+    parser.add_argument("--backend", "--engine", dest="backend", default="auto", choices=ENGINES, help=ENGINE_HELP)
     parser.add_argument("--persona", default="assistant", help="persona selected when the page opens")
     parser.add_argument(
         "--personas-dir",
@@ -73,9 +73,10 @@ def serve_command(args: argparse.Namespace) -> int:
     if args.api_only:
         return _serve_api(pg, args, None, auth)
     demo = build_ui(pg, args.persona)
-    # One model instance serves every tab: Playground.generation_lock lets one reply generate at a time, and
-    # the queue bounds how many requests wait for it.
-    demo.queue(default_concurrency_limit=args.concurrency, max_size=64)
+    # One model instance serves every tab: Playground.generation_lock lets one reply generate at a time (a
+    # batching engine's whole batch at once), and the queue bounds how many requests wait for it.
+    concurrency = max(args.concurrency, pg.generation_lock.capacity)
+    demo.queue(default_concurrency_limit=concurrency, max_size=max(64, 2 * concurrency))
     if args.api:
         return _serve_api(pg, args, demo, auth)
     demo.launch(
@@ -97,7 +98,7 @@ def api_app(
     from ..api.fair_queue import FairQueue
     from ..api.server import build_api
 
-    app = build_api(Completions(pg, FairQueue(api_queue)), api_key=api_key)
+    app = build_api(Completions(pg, FairQueue(api_queue, slots=lambda: pg.generation_lock.capacity)), api_key=api_key)
     if demo is None:
         return app
     import gradio as gr
