@@ -29,6 +29,17 @@ def _first_token_ratio(page, seen: dict, status: str, what: str) -> float:
     return ratio
 
 
+# Whether the persona map showed the reply being written (a hollow 'live' point) at any moment.
+MAP_WATCH_JS = """
+() => {
+  window.__ppLive = false;
+  new MutationObserver(() => {
+    if (document.querySelector('#probe-trend circle.mark.live')) window.__ppLive = true;
+  }).observe(document.querySelector('#probe-trend'), {subtree: true, childList: true});
+}
+"""
+
+
 def test_chat_streams_with_probe_panel_and_guard_log(browser, url, out_dir, real_backend):
     page = shots.open_page(browser, url)
     shots.open_accordion(page, "sampling")
@@ -51,13 +62,22 @@ def test_chat_streams_with_probe_panel_and_guard_log(browser, url, out_dir, real
     assert tokens.count() >= 10
     assert re.search(r"token 0: .* [+-]\d+\.\d\d z", tokens.first.get_attribute("title"))
     assert page.locator("#probe-trend circle").count() >= n_traits
+    # the persona map under the trend: the characters, the persona ringed, this reply as point 1
+    assert page.locator("#probe-trend .pp-map circle.char").count() >= 50
+    assert page.locator("#probe-trend .pp-map circle.sel").count() == 1
+    assert page.locator("#probe-trend .pp-map circle.mark").count() == 1
 
     _first_token_ratio(page, seen, status, "first message (includes measuring the persona's baseline)")
 
     # steering + a guardrail: the inline alert and the session log
     shots.set_slider(page, "steer-evil", 2)
     page.evaluate(WATCH_JS)
+    page.evaluate(MAP_WATCH_JS)
     shots.send_message(page, "What should I do about my annoying neighbour?")
+    assert page.evaluate("window.__ppLive"), "the reply being written was not shown moving on the map"
+    assert page.locator("#probe-trend .pp-map circle.mark").count() == 2  # two replies, joined in order
+    assert page.locator("#probe-trend .pp-map .trail").count() == 1
+    assert "Reply 2 is nearest to" in page.locator("#probe-trend .pp-map-caption").inner_text()
     _first_token_ratio(page, page.evaluate("window.__pp"), page.locator("#status-box").inner_text(), "next message")
     page.locator("#guard-alerts .pp-alert").first.wait_for(timeout=10_000)
     assert "evil" in page.locator("#guard-alerts").inner_text()
@@ -125,10 +145,23 @@ def test_bad_files_and_uploads_show_errors_and_nothing_is_lost(browser, url, out
     page.wait_for_timeout(1500)  # issue 18: the file picker's handler used to overwrite "✓ Saved" at once
     assert "Saved" in page.locator("#ed-status").inner_text()
 
+    # the designer's fingerprint: measured after the save; the next save shows what the edit changed
+    fingerprint = "document.querySelector('#ed-fingerprint').innerText"
+    page.wait_for_function(f"{fingerprint}.includes('First measurement')", timeout=120_000)
+    assert page.locator("#ed-fingerprint tr").count() >= 8  # a header and one row per probe
+    shots.edit_line(page, "steering:", "steering: {humorous: 1.5}")
+    page.wait_for_function("document.querySelector('#ed-issues').innerText.includes('Valid')", timeout=15_000)
+    page.click("#ed-save")
+    page.wait_for_function(f"{fingerprint}.includes('save before')", timeout=120_000)
+    row = page.locator("#ed-fingerprint tr", has_text="humorous").inner_text().split()
+    before, now = float(row[1]), float(row[2])
+    assert now > before, row  # three times the humorous steering reads as more humorous
+    assert page.locator("#ed-fingerprint circle.mark").count() == 2  # both versions on the map
+
     # "Try in chat" switches to the chat with the editor's version of the persona
     page.click("#ed-try")
     page.wait_for_function("document.querySelector('#persona-info').innerText.includes('Captain Rook')")
-    assert page.locator("#steer-humorous input[type=number]").input_value() == "0.5"
+    assert page.locator("#steer-humorous input[type=number]").input_value() == "1.5"
     assert "Captain Rook" in page.locator("#persona-select input").input_value()  # the picker agrees
     assert page.locator("#chat").is_visible()
     page.close()

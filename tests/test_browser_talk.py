@@ -118,6 +118,10 @@ def test_compare_draws_both_sides_on_one_scale_and_an_unsteered_side_says_so(bro
     assert own["a"] != own["b"], own  # so this run would have shown two scales before
     assert abs(vmax[0] - max(own.values())) < 0.01, (vmax, own)  # the larger of the two replies sets the one scale
     assert "One scale for both sides" in page.locator("#cmp-scale").inner_text()
+    # both answers on the persona map, each with its nearest characters
+    assert page.locator("#cmp-map circle.mark").count() == 2
+    caption = page.locator("#cmp-map .pp-map-caption").inner_text()
+    assert "A: " in caption and "B: " in caption, caption
     page.locator("#cmp-scale").scroll_into_view_if_needed()
     page.evaluate("document.querySelector('#cmp-scale').scrollIntoView({block: 'start'})")
     page.wait_for_timeout(300)

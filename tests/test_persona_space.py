@@ -92,3 +92,38 @@ def test_every_reply_of_the_default_model_is_placed_on_the_shipped_map(playgroun
     offline = space.place(rows[: len(reply)])
     assert offline["nearest"][0] == placed["nearest"][0]
     assert (offline["x"], offline["y"]) == pytest.approx((placed["x"], placed["y"]), abs=0.5)
+
+
+def test_the_map_point_moves_with_every_streamed_token_and_ends_where_the_reply_is_placed(playground):
+    events = list(playground.session("pirate").stream("Tell me about your ship.", max_tokens=16, temperature=0))
+    points = [e.point for e in events if e.kind == "token"]
+    result = events[-1].result
+    assert len(points) >= 8 and all(p is not None for p in points)
+    assert len(set(points)) > len(points) // 2  # it moves as the reply is written
+    if result.finish_reason == "length":  # no text held back by the stop-string scanner: the same rows
+        placed = result.persona_map
+        assert points[-1] == pytest.approx((placed["x"], placed["y"]), abs=2e-3)
+
+
+def test_the_map_draws_characters_the_conversation_and_the_reply_being_written():
+    from playground.ui.live_reply import LiveReply
+    from playground.ui.map_view import reply_point
+    from playground.ui.persona_map_plot import Character, MapPoint, persona_map_svg_html
+
+    chars = [Character("persona:pirate", "persona", 1.0, 2.0), Character("farmer", "profession", -1.0, 0.5),
+             Character("role_model:anchor", "role_model", 0.0, -1.0)]  # fmt: skip
+    done = LiveReply(result={"persona_map": {"x": 0.5, "y": 1.0, "nearest": ["persona:pirate", "farmer"]}})
+    writing = LiveReply(point=(-0.5, 0.2))
+    points = [reply_point(done, "1"), reply_point(writing, "2")]
+    assert [p.kind for p in points] == ["turn", "live"] and points[0].nearest == ("persona:pirate", "farmer")
+    html = persona_map_svg_html(chars, points, selected={"persona:pirate"}, caption="c")
+    assert html.count("<circle") == 5 and '<polyline class="trail"' in html
+    assert ">pirate</text>" in html and ">anchor</text>" in html and ">farmer</text>" not in html  # named kinds only
+    assert 'class="sel"' in html and 'class="mark live"' in html and "nearest: persona:pirate, farmer" in html
+    assert "no space" in persona_map_svg_html([], [MapPoint("1", 0, 0)], empty="no space")
+    # the running point survives a save and restore of the conversation, and a guard reset clears it
+    assert LiveReply.from_dict(writing.to_dict()).point == (-0.5, 0.2)
+    from playground.chat.session import StreamEvent
+
+    writing.feed(StreamEvent("reset"))
+    assert writing.point is None

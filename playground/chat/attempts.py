@@ -217,4 +217,8 @@ class GuardedReply:
                 self.first_token_s = time.perf_counter() - self.setup.started
             run.readouts.append(readout)
             run.pieces.append(text)
-            yield StreamEvent("token", text, len(run.pieces) - 1, readout=readout or None, guard=guard)
+            point = None
+            if run.coords:  # the reply so far on the persona map: the mean of its rows' coordinates
+                x, y = np.mean(np.asarray(run.coords)[:, :2], axis=0)
+                point = (round(float(x), 3), round(float(y), 3))
+            yield StreamEvent("token", text, len(run.pieces) - 1, readout=readout or None, guard=guard, point=point)

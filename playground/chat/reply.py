@@ -70,6 +70,7 @@ class StreamEvent:
     result: ChatResult | None = None
     readout: dict[str, float] | None = None
     guard: list[dict[str, Any]] = field(default_factory=list)
+    point: tuple[float, float] | None = None  # 'token': the reply so far on the persona map (x, y), if one is built
 
 
 def probe_summary(readouts: list[dict[str, float]]) -> dict[str, dict[str, Any]]:

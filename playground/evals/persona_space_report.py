@@ -11,6 +11,7 @@ import numpy as np
 
 from ..steering.persona_space import KEEP, PersonaSpace
 from ..steering.vectors import TraitVector
+from .report import write_markdown
 
 SHOWN_PCS = 20
 
@@ -141,8 +142,9 @@ def write_space_report(space: PersonaSpace, drift: TraitVector | None, folder: P
         "",
     ]
     path = folder / "PERSONA_SPACE.md"
-    path.write_text("\n".join(lines), encoding="utf-8")
-    return path
+    return write_markdown(path, "\n".join(lines), keep_from=NOTES_HEADING)
 
+
+NOTES_HEADING = "## The live map (hand-written; kept when the report is regenerated)"
 
 __all__ = ["drift_alignment", "write_space_report"]

@@ -152,30 +152,43 @@ def load_space(model_id: str) -> PersonaSpace | None:
     return None
 
 
-def character_replies(
-    backend: Backend, character: Character, questions: Sequence[str], layer: int, steering: Steering
-) -> np.ndarray:
-    """(questions, d): the mean residual at ``layer`` over the character's greedy reply to each question, read
+def persona_reply_rows(
+    backend: Backend,
+    persona: Persona,
+    system_prompt: str,
+    questions: Sequence[str],
+    layers: Sequence[int],
+    steering: Steering,
+    max_tokens: int = MAX_TOKENS,
+) -> list[dict[int, np.ndarray]]:
+    """Per question, layer -> (steps, d): the rows that chose each token of the persona's greedy reply, read
     exactly as a chat reply is read live: the chat's prompt (examples and all), the persona's steering and
-    repetition penalty, the row of each step that chose a token."""
+    repetition penalty."""
     from ..prompt.conversation import plan_prompt
 
-    persona = _as_persona(character)
-    sampling = persona.sampling.merged(temperature=0.0, max_tokens=MAX_TOKENS, seed=0)
+    sampling = persona.sampling.merged(temperature=0.0, max_tokens=max_tokens, seed=0)
     out = []
     for question in questions:
-        tokens = plan_prompt(backend, persona, character.prompt, [], question, MAX_TOKENS).tokens
-        stream = backend.stream(tokens, sampling, steering=steering, capture=[layer])
+        tokens = plan_prompt(backend, persona, system_prompt, [], question, max_tokens).tokens
+        stream = backend.stream(tokens, sampling, steering=steering, capture=list(layers))
         try:
-            steps = list(reply_steps(backend, stream))
+            steps = [st for st in reply_steps(backend, stream) if st.hidden is not None]
         finally:
             if hasattr(stream, "close"):
                 stream.close()
-        rows = [np.asarray(step.hidden[layer], dtype=np.float64) for step in steps if step.hidden is not None]
-        if not rows:
-            raise PlaygroundError(f"{character.id}: the reply to {question!r} was empty")
-        out.append(np.mean(rows, axis=0))
-    return np.stack(out)
+        if not steps:
+            raise PlaygroundError(f"{persona.id}: the reply to {question!r} was empty")
+        out.append({layer: np.asarray([st.hidden[layer] for st in steps], dtype=np.float64) for layer in layers})
+    return out
+
+
+def character_replies(
+    backend: Backend, character: Character, questions: Sequence[str], layer: int, steering: Steering
+) -> np.ndarray:
+    """(questions, d): the mean residual at ``layer`` over the character's greedy reply to each question
+    (``persona_reply_rows``)."""
+    rows = persona_reply_rows(backend, _as_persona(character), character.prompt, questions, [layer], steering)
+    return np.stack([r[layer].mean(0) for r in rows])
 
 
 def map_directions(replies: np.ndarray, keep: int = KEEP, shrink: float = SHRINK) -> np.ndarray:

@@ -13,6 +13,7 @@ from ..errors import PlaygroundError
 from . import plots
 from .chat_state import ChatState
 from .live_reply import LiveReply
+from .map_view import compare_map_html
 from .probe_scale import PanelScale, shared_scale
 from .views import (
     NONE_TRAIT,
@@ -75,12 +76,14 @@ def build_compare_tab(
     cmp_status = gr.Markdown(elem_id="cmp-status")
     cmp_scale = gr.Markdown(SCALE_WAITING, elem_id="cmp-scale")
     cmp_out = _render_outputs()
+    gr.Markdown("#### Persona map: where each answer sits among the model's characters")
+    cmp_map = gr.HTML(compare_map_html(pg, []), elem_id="cmp-map")
 
     def compare(message: str, greedy: bool, max_tok: float, trait: str, *config):
         yield from compare_updates(pg, message, greedy, max_tok, trait, config)
 
     cmp_ins = [cmp_msg, cmp_greedy, cmp_max, cmp_trait, *cmp_sides["a"], *cmp_sides["b"]]
-    cmp_outs = [cmp_state, *cmp_out["a"], *cmp_out["b"], cmp_status, cmp_scale]
+    cmp_outs = [cmp_state, *cmp_out["a"], *cmp_out["b"], cmp_status, cmp_scale, cmp_map]
     for trigger in (cmp_msg.submit, cmp_go.click):
         trigger(compare, cmp_ins, cmp_outs, show_progress="hidden", api_visibility="private", concurrency_id="generate")
 
@@ -152,19 +155,19 @@ def _render_outputs() -> dict[str, tuple[gr.Markdown, gr.Chatbot, gr.HTML, gr.HT
 def compare_updates(
     pg: Playground, message: str, greedy: bool, max_tok: float, trait: str, config: tuple
 ) -> Iterator[tuple]:
-    """Updates for [state, A's title/chat/bars/heatmap, B's, status, scale note]: A answers, then B, each
-    streamed; both sides are redrawn on one shared scale with every update."""
+    """Updates for [state, A's title/chat/bars/heatmap, B's, status, scale note, map]: A answers, then B, each
+    streamed; both sides are redrawn on one shared scale with every update, and placed on the persona map."""
     (pa, ta, sa, pb, tb, sb) = config
     empty = (gr.skip(),) * 8
     if not (message or "").strip():
-        yield (None, *empty, "Type a message to compare.", gr.skip())
+        yield (None, *empty, "Type a message to compare.", gr.skip(), gr.skip())
         return
     sides = {}
     for key, pid, t, s in (("a", pa, ta, sa), ("b", pb, tb, sb)):
         try:
             sides[key] = (ChatState(pg, pid), {t: float(s)} if t and t != NONE_TRAIT and s else {})
         except PlaygroundError as exc:
-            yield (None, *empty, error_md(f"Configuration {key.upper()}: {describe_error(exc)}"), gr.skip())
+            yield (None, *empty, error_md(f"Configuration {key.upper()}: {describe_error(exc)}"), gr.skip(), gr.skip())
             return
     options = {"temperature": 0.0 if greedy else None, "max_tokens": int(max_tok), "seed": 1234}
     titles = {
@@ -179,7 +182,9 @@ def compare_updates(
         out: list = [sides]
         for key, (cst, _) in sides.items():
             out += [titles[key], single_exchange(cst) if lives[key] is not None else [], *panels[key]]
-        return (*out, note, scale_note(scale))
+        ringed = {f"persona:{cst.persona_id}" for cst, _ in sides.values()}
+        placed = compare_map_html(pg, [(k.upper(), lives[k]) for k in sides], ringed)
+        return (*out, note, scale_note(scale), placed)
 
     for key, (cst, steer) in sides.items():
         try:

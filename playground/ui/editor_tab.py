@@ -7,18 +7,21 @@ save and reload, new and upload, try in chat."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
+from ..chat.fingerprint import FingerprintHistory, measure
 from ..chat.session import Playground
 from ..definitions.personas import Catalog
 from ..errors import PlaygroundError
+from ..steering.persona_space import load_characters
 from . import editor_logic as editor
 from .chat_state import ChatState
+from .fingerprint_view import fingerprint_html, measuring_html, waiting_html
 from .views import describe_error, error_md, read_upload
 
 HINT = (
@@ -54,6 +57,7 @@ class EditorParts:
     try_chat: gr.Button
     upload: gr.UploadButton
     status: gr.Markdown
+    fingerprint: gr.HTML
 
     @property
     def loaded(self) -> list[Any]:
@@ -70,7 +74,20 @@ def build_editor_tab(pg: Playground, choices: list[tuple[str, str]], start: str,
         return _open_file(catalog, file_id)
 
     _listen_open_validate(catalog, ed, open_file)
-    _listen_save_reload(catalog, ed, chat, open_file)
+    saves = _listen_save_reload(catalog, ed, chat, open_file)
+
+    def fingerprint(file_id: str | None, status: str) -> Iterator[Any]:
+        yield from fingerprint_updates(pg, file_id, status)
+
+    for saved in saves:  # after a save: measure the persona and show it against the version saved before
+        saved.then(
+            fingerprint,
+            [ed.file, ed.status],
+            ed.fingerprint,
+            show_progress="hidden",
+            api_visibility="private",
+            concurrency_id="generate",
+        )
     _listen_new_upload(catalog, ed)
     _listen_try_in_chat(pg, ed, chat)
     return {
@@ -115,7 +132,9 @@ def _render(choices: list[tuple[str, str]], start: str) -> EditorParts:
             )
             status = gr.Markdown(elem_id="ed-status")
             gr.Markdown(HINT, elem_classes=["pp-keys"])
-    return EditorParts(file, reload, code, issues, name, save, save_as, new, try_chat, upload, status)
+            gr.Markdown("#### The designer's fingerprint")
+            fingerprint = gr.HTML(waiting_html(len(load_characters()[0])), elem_id="ed-fingerprint")
+    return EditorParts(file, reload, code, issues, name, save, save_as, new, try_chat, upload, status, fingerprint)
 
 
 def _open_file(catalog: Catalog, file_id: str | None) -> tuple:
@@ -155,7 +174,23 @@ def _listen_open_validate(catalog: Catalog, ed: EditorParts, open_file: Callable
     )
 
 
-def _listen_save_reload(catalog: Catalog, ed: EditorParts, chat: ChatLink, open_file: Callable) -> None:
+def fingerprint_updates(pg: Playground, file_id: str | None, status: str) -> Iterator[Any]:
+    """The fingerprint panel after a save: 'measuring', then the profile against the previous save's (nothing
+    when the save failed: the file on disk is still the previous version)."""
+    if not file_id or not (status or "").startswith("✓"):
+        yield gr.skip()
+        return
+    yield measuring_html(file_id)
+    try:
+        now = measure(pg, pg.catalog.persona(file_id))
+        before = FingerprintHistory(now.model).record(now)
+    except PlaygroundError as exc:
+        yield f'<div class="pp-panel"><div class="pp-empty">Fingerprint not measured: {describe_error(exc)}</div></div>'
+        return
+    yield fingerprint_html(pg, now, before)
+
+
+def _listen_save_reload(catalog: Catalog, ed: EditorParts, chat: ChatLink, open_file: Callable) -> list[Any]:
     def save(text: str, file_id: str | None, name: str, new: bool):
         target = (name if new else (file_id or name)) or ""
         try:
@@ -174,14 +209,14 @@ def _listen_save_reload(catalog: Catalog, ed: EditorParts, chat: ChatLink, open_
         )
 
     save_outs = [ed.file, chat.persona_dd, ed.name, ed.status]
-    ed.save.click(
+    saved = ed.save.click(
         lambda t, f, n: save(t, f, n, False),
         [ed.code, ed.file, ed.name],
         save_outs,
         api_name="save_persona",
         api_visibility="undocumented",
     )
-    ed.save_as.click(
+    saved_as = ed.save_as.click(
         lambda t, f, n: save(t, f, n, True), [ed.code, ed.file, ed.name], save_outs, api_visibility="private"
     )
 
@@ -194,6 +229,7 @@ def _listen_save_reload(catalog: Catalog, ed: EditorParts, chat: ChatLink, open_
         return gr.update(choices=choices, value=keep), gr.update(choices=choices), text, issues, name, note
 
     ed.reload.click(reload_disk, ed.file, [ed.file, chat.persona_dd, *ed.loaded], api_visibility="private")
+    return [saved, saved_as]
 
 
 def _listen_new_upload(catalog: Catalog, ed: EditorParts) -> None:

@@ -28,6 +28,7 @@ class LiveReply:
     blocked: bool = False
     stopped: bool = False
     attempts: int = 1
+    point: tuple[float, float] | None = None  # the reply so far on the persona map (StreamEvent.point)
     phase: str = ""  # before the first token: why nothing comes yet ('waiting', 'measuring'; see ChatSession.stream)
     # a continuation starts after this many tokens and this text (what a guardrail's reset goes back to)
     base: tuple[int, str] = field(default=(0, ""), repr=False, compare=False)
@@ -40,9 +41,11 @@ class LiveReply:
             self.text += event.text
             self.tokens.append(event.text)
             self.readouts.append(dict(event.readout or {}))
+            self.point = event.point or self.point
         elif event.kind == "reset":
             n, self.text = self.base
             self.tokens, self.readouts = self.tokens[:n], self.readouts[:n]
+            self.point = None
             self.attempts += 1
         elif event.kind == "replace":
             self.text, self.blocked = event.text, True
@@ -102,6 +105,7 @@ class LiveReply:
             "stopped": self.stopped,
             "attempts": self.attempts,
             "result": self.result,
+            "point": list(self.point) if self.point is not None else None,
         }
 
     @classmethod
@@ -115,4 +119,11 @@ class LiveReply:
             blocked=bool(data.get("blocked", False)),
             stopped=bool(data.get("stopped", False)),
             attempts=int(data.get("attempts", 1)),
+            point=_point(data.get("point")),
         )
+
+
+def _point(value: Any) -> tuple[float, float] | None:
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        return float(value[0]), float(value[1])
+    return None

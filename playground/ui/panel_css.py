@@ -67,4 +67,17 @@ PANEL_CSS = """
 .pp-table th, .pp-table td {border-bottom: 1px solid var(--pp-border); padding: 0.2em 0.45em; text-align: left;}
 .pp-table td.num {text-align: right; font-variant-numeric: tabular-nums;}
 .pp-note {color: var(--pp-muted); font-size: 0.85em; margin-top: 0.3em;}
+.pp-map {max-width: 640px;}
+.pp-map svg {width: 100%; height: auto; overflow: visible;}
+.pp-map circle.char {fill: var(--pp-muted); opacity: 0.35;}
+.pp-map circle.named {fill: var(--pp-bar); opacity: 0.55;}
+.pp-map circle.sel {fill: none; stroke: var(--pp-bar); stroke-width: 3;}
+.pp-map text {font-size: 10px; fill: var(--pp-muted);}
+.pp-map text.sel {fill: var(--pp-fg); font-weight: 600;}
+.pp-map .trail {fill: none; stroke: #d9480f; stroke-width: 1.6; opacity: 0.7;}
+.pp-map circle.mark {stroke-width: 2.5;}
+.pp-map circle.mark.live {stroke-dasharray: 3 2;}
+.pp-map text.mark-label {fill: #fff; font-size: 9px; font-weight: 700;}
+.pp-map text.mark-label.live {fill: #d9480f;}
+.pp-map-caption {color: var(--pp-muted); font-size: 0.85em; margin-top: 0.2em;}
 """

@@ -13,6 +13,7 @@ from ..steering.probe_notes import probe_notes
 from . import plots
 from .chat_state import ChatState
 from .live_reply import LiveReply
+from .map_view import chat_map_html
 from .probe_scale import HEAT_FLOOR, PanelScale, bar_values
 
 UPDATE_INTERVAL_S = 0.04  # at most ~25 page updates per second while a reply streams
@@ -133,13 +134,16 @@ def _heat_trait(live: LiveReply, trait: str | None) -> str:
 
 
 def trend_panel(state: ChatState | None, trait: str | None, live: LiveReply | None = None) -> str:
+    """The trait means per turn, and below them the persona map with the conversation's replies on it."""
     if state is None:
         return plots.trend_svg_html({})
     if not state.pg.probes:
-        return plots.trend_svg_html({}, empty="No trend across turns on this model (no trait probes).")
-    if live is not None and not live.done:
-        return plots.trend_svg_html(state.trend(len(state.turns) - 1), highlight=trait, live=live.means())
-    return plots.trend_svg_html(state.trend(), highlight=trait)
+        trend = plots.trend_svg_html({}, empty="No trend across turns on this model (no trait probes).")
+    elif live is not None and not live.done:
+        trend = plots.trend_svg_html(state.trend(len(state.turns) - 1), highlight=trait, live=live.means())
+    else:
+        trend = plots.trend_svg_html(state.trend(), highlight=trait)
+    return trend + chat_map_html(state)
 
 
 # What the status line says before the first token, by the reply's phase (LiveReply.phase).
