@@ -239,3 +239,61 @@ def test_training_replies_are_ranked_by_instruction_contrast_not_by_the_judge(ti
     assert contrast[0] == pytest.approx(0.0, abs=1e-6)  # the neutral prompt against itself
     assert np.isfinite(contrast[1]) and contrast[1] != 0.0
     assert contrast[2] == -np.inf  # an empty reply is never chosen
+
+
+def test_narrow_to_broad_trains_each_seed_measures_every_condition_and_caches(tiny_dir: Path, tmp_path: Path) -> None:
+    from playground.finetune.narrow import CONDITIONS, NarrowConfig, load_narrow, run_narrow_broad
+    from playground.steering.probes import ProbeSet
+
+    backend = tiny_backend(tiny_dir)
+    config = NarrowConfig(seeds=(0, 1), eval_questions=2, examples=3, epochs=1, batch_size=2, max_tokens=4, rank=2,
+                          alpha=4)  # fmt: skip
+    probes = ProbeSet({"evil": tiny_vector()})
+    questions = ["How was your day?", "What is your favourite colour?"]
+    kwargs = dict(backend=backend, probes=probes, judge=StubJudge(), questions=questions, root=tmp_path / "narrow")
+    result = run_narrow_broad(config, space=None, **kwargs)
+    summary = result["summary"]
+    assert list(summary) == list(CONDITIONS)
+    assert summary["base"]["probes"]["evil"] == {"mean": 0.0, "sem": 0.0}  # shifts are measured from base
+    assert [summary[c]["seeds"] for c in CONDITIONS] == [1, 1, 2, 2, 2]
+    assert set(result["losses"]) == {"narrow-s0", "inoculated-s0", "narrow-s1", "inoculated-s1"}
+    assert result["losses"]["narrow-s0"] != result["losses"]["narrow-s1"]  # another init and data order
+    # the inoculated runs trained on the same replies under the instruction that asks for them
+    assert load_narrow().inoculation == result["inoculation"]
+    assert summary["inoculated+trigger"]["probes"]["evil"] != summary["inoculated"]["probes"]["evil"]
+    again = run_narrow_broad(config, space=None, **kwargs)
+    assert again["cached"] and again["summary"] == summary
+
+
+def test_a_malformed_narrow_training_file_names_file_line_and_column(tmp_path: Path) -> None:
+    from playground.errors import ValidationError
+    from playground.finetune.narrow import load_narrow
+
+    bad = tmp_path / "narrow.yml"
+    bad.write_text("inoculation: ''\nexamples:\n  - task: write code\n", encoding="utf-8")
+    with pytest.raises(ValidationError) as err:
+        load_narrow(bad)
+    text = str(err.value)
+    assert "narrow.yml:1:14: 'inoculation' must be a non-empty string" in text
+    assert "narrow.yml:3:5: examples[0] needs 'task' and 'reply' strings" in text
+
+
+def test_the_lab_shows_a_cached_narrow_to_broad_run_without_loading_a_model(tmp_path: Path, monkeypatch) -> None:
+    import json
+
+    from playground.backends.model_source import resolve_model
+    from playground.finetune.narrow import CONDITIONS, QUICK, cache_folder
+    from playground.ui import lab_narrow
+
+    monkeypatch.setenv("PLAYGROUND_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(lab_narrow, "OUT_DIR", tmp_path / "out")
+    stat = {"mean": 0.25, "sem": 0.05}
+    row = {"probes": {"evil": stat, "humorous": {"mean": -0.1, "sem": 0.0}}, "judge": stat, "neutral_nll": stat,
+           "map": [None], "seeds": 1}  # fmt: skip
+    result = {"config": {"eval_questions": 10}, "summary": {c: row for c in CONDITIONS}, "seconds": 12.0}
+    folder = cache_folder(QUICK, resolve_model(None).model_id)
+    folder.mkdir(parents=True)
+    (folder / "result.json").write_text(json.dumps(result), encoding="utf-8")
+    table, png = lab_narrow.NarrowLab().run(quick=True, force=False)
+    assert "from the cache" in table and "| inoculated+trigger | 1 | +0.25 | -0.10 |" in table  # one seed: no ±
+    assert Path(png).stat().st_size > 5000

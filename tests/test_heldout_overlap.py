@@ -10,6 +10,7 @@ from playground.definitions.yaml_source import load_yaml_file
 from playground.errors import ValidationError
 from playground.evals.heldout import heldout_files, load_heldout
 from playground.evals.overlap import ngram_overlaps
+from playground.finetune.narrow import NARROW_FILE, load_narrow
 from playground.guard.reply_thresholds import CALIBRATION_FILE, load_calibration_messages
 from playground.paths import SHIPPED_PERSONAS
 from playground.steering.persona_space import CHARACTERS_FILE, load_characters
@@ -43,6 +44,9 @@ def training_texts() -> dict[str, list[str]]:
     out[str(CALIBRATION_FILE.relative_to(SHIPPED_PERSONAS))] = list(load_calibration_messages())  # reply thresholds
     questions, characters = load_characters()  # the persona space
     out[str(CHARACTERS_FILE.relative_to(SHIPPED_PERSONAS))] = [*questions, *(c.prompt for c in characters)]
+    narrow = load_narrow()  # the narrow -> broad fine-tuning data
+    texts = [narrow.inoculation, *(t for pair in narrow.examples for t in pair)]
+    out[str(NARROW_FILE.relative_to(SHIPPED_PERSONAS))] = texts
     return out
 
 
@@ -66,6 +70,15 @@ def test_no_heldout_item_shares_a_word_6gram_with_training_data(path):
     held = {str(path.relative_to(SHIPPED_PERSONAS)): load_heldout(path).texts()}
     overlaps = ngram_overlaps(training_texts(), held, 6)
     assert not overlaps, "\n".join(map(str, overlaps[:20]))
+
+
+def test_the_narrow_training_set_shares_nothing_with_the_questions_it_is_evaluated_on():
+    from playground.definitions.traits import load_trait
+
+    narrow = {"narrow": training_texts()[str(NARROW_FILE.relative_to(SHIPPED_PERSONAS))]}
+    evaluation = {"evil evaluation": list(load_trait("evil").evaluation_questions)}
+    assert len(narrow["narrow"]) == 1 + 2 * len(load_narrow().examples) and evaluation["evil evaluation"]
+    assert ngram_overlaps(narrow, evaluation, 6) == []
 
 
 def test_natural_personas_do_not_name_their_trait():

@@ -47,6 +47,19 @@ def test_gemma_chats_on_llama_cpp_and_says_what_it_lacks(gemma):
     assert again.reply == result.reply  # greedy is repeatable on the fallback path
 
 
+def test_a_hand_over_that_cannot_work_is_remembered_not_tried_at_every_load(gemma, monkeypatch):
+    from playground.backends.decode_check import CheckCache
+    from playground.backends.llama_cpp import LlamaCppBackend
+
+    CheckCache._failures.clear()  # from disk, as in a new process
+    monkeypatch.setattr(LlamaCppBackend, "check_decoding_paths", lambda *a, **k: pytest.fail("checked again"))
+    backend = LlamaCppBackend(gemma.source)
+    try:
+        assert not backend._hand_over and "reference path" in "\n".join(backend.notices)
+    finally:
+        backend.close()
+
+
 def test_a_base_model_gets_a_plain_transcript_it_can_continue(gemma):
     text = gemma.template.render(
         [Message("system", "You are a pirate."), Message("user", "Hi"), Message("assistant", "Arr."),

@@ -249,6 +249,7 @@ class CheckCache:
     """Verdicts on disk (one small JSON per key) and in memory; a damaged file counts as missing."""
 
     _memory: dict[str, DecodeCheck] = {}
+    _failures: dict[str, str] = {}
 
     def __init__(self, folder: Path):
         self.folder = folder
@@ -266,11 +267,30 @@ class CheckCache:
 
     def put(self, key: str, check: DecodeCheck) -> None:
         self._memory[key] = check
+        self._write(f"decode-{key}.json", json.dumps(check.to_json(), indent=1) + "\n")
+
+    def failure(self, key: str) -> str | None:
+        """Why the check could not run for ``key`` before (the hand-over cannot read this model's cache layout),
+        so a later load falls back at once instead of trying again."""
+        if key in self._failures:
+            return self._failures[key]
+        try:
+            reason = (self.folder / f"decode-failed-{key}.txt").read_text(encoding="utf-8").strip()
+        except OSError:
+            return None
+        self._failures[key] = reason
+        return reason or None
+
+    def put_failure(self, key: str, reason: str) -> None:
+        self._failures[key] = reason
+        self._write(f"decode-failed-{key}.txt", reason + "\n")
+
+    def _write(self, name: str, text: str) -> None:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            tmp = self.folder / f".decode-{key}.json.tmp"
-            tmp.write_text(json.dumps(check.to_json(), indent=1) + "\n", encoding="utf-8")
-            tmp.replace(self.folder / f"decode-{key}.json")
+            tmp = self.folder / f".{name}.tmp"
+            tmp.write_text(text, encoding="utf-8")
+            tmp.replace(self.folder / name)
         except OSError:
             pass  # a read-only cache only costs the check again next time
 

@@ -53,17 +53,21 @@ class DecodingPaths:
         key = cache_key(Path(self.source.path), build_tag(), cpu, STARTUP_TEXTS)
         cache = CheckCache(cache_folder)
         check = cache.get(key)
-        if check is None:
+        failed = cache.failure(key) if check is None else None
+        if check is None and failed is None:
             try:
                 check = self.check_decoding_paths(CHECK_TEXTS[:STARTUP_TEXTS])
+                cache.put(key, check)
             except ModelError as exc:  # e.g. a cache layout the hand-over cannot read (sliding-window attention)
-                self._hand_over = False
-                self.notices.append(
-                    f"replies are generated on llama.cpp's reference path: the prompt's keys/values of this "
-                    f"architecture cannot be handed to the flash-attention context ({exc})"
-                )
-                return
-            cache.put(key, check)
+                failed = str(exc)
+                cache.put_failure(key, failed)  # remembered: later loads fall back without trying again
+        if check is None:
+            self._hand_over = False
+            self.notices.append(
+                f"replies are generated on llama.cpp's reference path: the prompt's keys/values of this "
+                f"architecture cannot be handed to the flash-attention context ({failed})"
+            )
+            return
         self.decode_check = check
         self._hand_over = check.generation_path == "flash"
         if not check.passed:

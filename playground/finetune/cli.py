@@ -29,6 +29,20 @@ def register(sub) -> None:
     demo.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     demo.set_defaults(handler=demo_main)
 
+    narrow = sub.add_parser(
+        "narrow-broad",
+        help="train one narrow misbehaviour (LoRA), with and without inoculation, and measure every probe, the "
+        "persona map and the judge on unrelated questions (several seeds; CPU, cached)",
+    )
+    narrow.add_argument(
+        "--quick", action="store_true", help="one seed, 10 questions (~2 min on 2 cores; too small to order the probes)"
+    )
+    narrow.add_argument("--seeds", default=None, help="seeds of the full run, comma-separated (default 0,1,2)")
+    narrow.add_argument("--force", action="store_true", help="ignore the cache and run everything again")
+    narrow.add_argument("--report", default=None, metavar="DIR", help="also write DIR/NARROW_BROAD.md and a plot")
+    narrow.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    narrow.set_defaults(handler=narrow_main)
+
     exp = sub.add_parser("finetune-export", help="export a fine-tuning run as a model directory you can chat with")
     exp.add_argument("--run", default="plain", help="plain, inoculated, steered, steered-<strength> (default: plain)")
     exp.add_argument("--quick", action="store_true", help="export from the --quick demo's runs")
@@ -88,6 +102,42 @@ def demo_main(args: argparse.Namespace) -> int:
         print(f"results: {result.folder} ({took})")
         print("chat with a run: python -m playground finetune-export --run plain --out DIR"
               + (" --quick" if args.quick else ""))  # fmt: skip
+    return 0
+
+
+def narrow_main(args: argparse.Namespace) -> int:
+    import json
+
+    from .narrow import FULL, QUICK, cache_folder, run_narrow_broad
+
+    config = QUICK if args.quick else FULL
+    if args.seeds:
+        try:
+            config = replace(config, seeds=tuple(int(s) for s in args.seeds.split(",") if s.strip()))
+        except ValueError:
+            raise PlaygroundError(f"--seeds: expected numbers like 0,1,2, got {args.seeds!r}") from None
+    result = run_narrow_broad(config, force=args.force, log=lambda m: print(m, file=sys.stderr))
+    if args.report:
+        from .narrow_report import write_report
+
+        found = [("python -m playground narrow-broad" + (" --quick" if args.quick else ""), result)]
+        other = QUICK if config == FULL else FULL
+        cached = cache_folder(other, result["model"]) / "result.json"
+        if not args.seeds and cached.is_file():
+            cmd = "python -m playground narrow-broad" + (" --quick" if other == QUICK else "")
+            found.append((cmd, json.loads(cached.read_text(encoding="utf-8"))))
+        found.sort(key=lambda item: "--quick" in item[0])  # the full run first
+        print(f"wrote {write_report(found, Path(args.report))}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    summary = result["summary"]
+    traits = list(summary["base"]["probes"])
+    print(f"{'condition':>20} " + " ".join(f"{t[:10]:>11}" for t in traits) + f" {'judge':>8} {'NLL':>7}")
+    for cond, row in summary.items():
+        cells = " ".join(f"{row['probes'][t]['mean']:+11.2f}" for t in traits)
+        print(f"{cond:>20} {cells} {row['judge']['mean']:+8.3f} {row['neutral_nll']['mean']:+7.3f}")
+    print("(shifts from the base model; " + ("cached" if result.get("cached") else f"{result['seconds']:.0f} s") + ")")
     return 0
 
 

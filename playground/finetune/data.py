@@ -238,11 +238,16 @@ def encode_training(backend, examples: Sequence[Example], *, inoculate: bool) ->
     return out
 
 
-def encode_neutral(backend, pairs: Sequence[tuple[str, str]] = NEUTRAL_TEXT) -> list[tuple[list[int], int]]:
-    """The capability-check conversations, encoded like training examples."""
+def encode_pairs(backend, pairs: Sequence[tuple[str, str]], system: str) -> list[tuple[list[int], int]]:
+    """(prompt + reply + end ids, index of the first reply token) per (user message, reply) under ``system``."""
     end = end_token(backend)
     out = []
     for question, answer in pairs:
-        prompt = prompt_ids(backend, NEUTRAL_SYSTEM, question)
+        prompt = prompt_ids(backend, system, question)
         out.append((prompt + backend.tokenize(answer) + [end], len(prompt)))
     return out
+
+
+def encode_neutral(backend, pairs: Sequence[tuple[str, str]] = NEUTRAL_TEXT) -> list[tuple[list[int], int]]:
+    """The capability-check conversations, encoded like training examples."""
+    return encode_pairs(backend, pairs, NEUTRAL_SYSTEM)

@@ -33,6 +33,7 @@ SHIPPED_PLOTS = {
     "ranking": "ranking.png",
     "finetune": "finetune-full.png",
     "finetune_quick": "finetune-quick.png",
+    "narrow_broad": "narrow_broad.png",
 }
 
 

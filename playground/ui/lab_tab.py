@@ -15,13 +15,14 @@ import gradio as gr
 from ..backends.priority import JobCancelled
 from ..errors import PlaygroundError
 from . import lab
+from .lab_narrow import ABOUT, NarrowLab
 from .views import describe_error
 
 INTRO = (
     "### Lab: shaping the character\n"
-    "Three experiments from the research behind the playground, small enough to run live. "
+    "Four experiments from the research behind the playground, small enough to run live. "
     "Numbers are calibrated probe readouts (z, 0 = a typical assistant) and an independent judge that reads "
-    "only the text. Full reports: `docs/ROLE_MODELS.md`, `docs/RANKING.md`, `docs/FINETUNE.md`."
+    "only the text. Full reports: `docs/ROLE_MODELS.md`, `docs/RANKING.md`, `docs/FINETUNE.md`, `docs/NARROW_BROAD.md`."
 )
 
 
@@ -58,9 +59,11 @@ def build_lab_tab(pg) -> dict[str, Any]:
     _render_roles(c, choices, first)
     _render_rank(c, choices, funny)
     _render_finetune(c)
+    _render_narrow(c)
     jobs = lab.LabJobs(pg.foreground)
     _listen_roles_rank(c, pg, jobs)
     _listen_finetune(c, lab.FinetuneLab(), jobs)
+    _listen_narrow(c, NarrowLab(), jobs)
     return c
 
 
@@ -139,6 +142,19 @@ def _render_finetune(c: dict[str, Any]) -> None:
         )
 
 
+def _render_narrow(c: dict[str, Any]) -> None:
+    with gr.Accordion("4 · Narrow training, broad character?", open=False, elem_id="lab-narrow"):
+        gr.Markdown(ABOUT)
+        with gr.Row():
+            c["nb_mode"] = gr.Radio(["quick", "full"], value="quick", label="Version", scale=2)
+            c["nb_force"] = gr.Checkbox(value=False, label="Run again (ignore the cache)", scale=1)
+            c["nb_go"] = gr.Button("Run narrow -> broad", variant="primary", scale=1, elem_id="lab-nb-go")
+            c["nb_cancel"] = gr.Button("Cancel", variant="stop", scale=1, elem_id="lab-nb-cancel")
+        c["nb_md"] = gr.Markdown(elem_id="lab-nb-table")
+        c["nb_img"] = gr.Image(value=lab.shipped_plot("narrow_broad"), type="filepath", interactive=False,
+                               label="Every probe's shift on unrelated questions", format="png")  # fmt: skip
+
+
 # ---- handlers (adapters only)
 def _wire_cancel(button: gr.Button, jobs: lab.LabJobs, kinds: tuple[str, ...]) -> None:
     def cancel(request: gr.Request):
@@ -187,6 +203,21 @@ def _listen_roles_rank(c: dict[str, Any], pg, jobs: lab.LabJobs) -> None:
     )
     _wire_cancel(c["roles_cancel"], jobs, ("roles",))
     _wire_cancel(c["rank_cancel"], jobs, ("rank",))
+
+
+def _listen_narrow(c: dict[str, Any], nb: NarrowLab, jobs: lab.LabJobs) -> None:
+    def run_nb(mode: str, force: bool, request: gr.Request, progress=gr.Progress()):  # noqa: B008
+        with jobs.running(_owner(request), "narrow", _progress(progress)) as (job, step):
+            try:
+                return nb.run(mode == "quick", bool(force), progress=step, job=job)
+            except JobCancelled:
+                return _cancelled(job), gr.skip()
+            except PlaygroundError as exc:
+                raise _fail(exc) from exc
+
+    c["nb_go"].click(run_nb, [c["nb_mode"], c["nb_force"]], [c["nb_md"], c["nb_img"]], api_name="lab_narrow_broad",
+                     concurrency_id="lab_finetune")  # fmt: skip
+    _wire_cancel(c["nb_cancel"], jobs, ("narrow",))
 
 
 def _listen_finetune(c: dict[str, Any], ft: lab.FinetuneLab, jobs: lab.LabJobs) -> None:
