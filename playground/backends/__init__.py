@@ -24,9 +24,9 @@ def load_backend(model: str | ModelSource | None = None, backend: str = "auto", 
 
         return TransformersBackend(source)
     if choice == "vllm":
-        from .vllm_engine import VllmBackend
+        from .vllm_engine import shared_engine
 
-        return VllmBackend(source, n_ctx=n_ctx)
+        return shared_engine(source, n_ctx=n_ctx)  # one engine per model in a process: requests share its batch
     raise ModelError(f"unknown backend '{backend}'; choose auto, llama_cpp, transformers or vllm")
 
 

@@ -94,6 +94,7 @@ class VllmBackend:
         self.n_layers = int(self.worker.info["n_layers"])
         self.d_model = int(self.worker.info["d_model"])
         self.notices: list[str] = list(NOTICES)
+        self.closed = False
         log(f"vLLM {self.worker.info['vllm']} ready in {self.worker.info['startup_s']} s")
 
     # -- tokens ---------------------------------------------------------------------------------------
@@ -264,4 +265,20 @@ class VllmBackend:
         yield
 
     def close(self) -> None:
+        self.closed = True
         self.worker.close()
+
+
+_SHARED: dict[tuple[str, int], VllmBackend] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_engine(source: ModelSource, n_ctx: int = 4096) -> VllmBackend:
+    """One vLLM engine per model and context size in a process: a second Playground on the same model (the API
+    beside the UI, a command run in-process) joins its batch instead of starting another worker (~3 GB)."""
+    key = (str(source.path), n_ctx)
+    with _SHARED_LOCK:
+        engine = _SHARED.get(key)
+        if engine is None or engine.closed:
+            engine = _SHARED[key] = VllmBackend(source, n_ctx=n_ctx)
+        return engine
