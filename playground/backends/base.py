@@ -16,6 +16,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from ..errors import ModelError
 from ..prompt.chat_template import ChatTemplate
 from .sampling import Sampling
 
@@ -185,6 +186,13 @@ class Backend(Protocol):
         """Inside this block, generate with the backend's reference numerics (the ones the shipped vectors were
         extracted with), even where a faster path exists for chat; a backend with one path does nothing."""
         ...
+
+
+def check_layer(layer: int, n_layers: int) -> int:
+    """``layer`` if the model has that block, else a ModelError naming the blocks it has."""
+    if not 0 <= layer < n_layers:
+        raise ModelError(f"layer {layer} out of range: this model has blocks 0..{n_layers - 1}")
+    return int(layer)
 
 
 def text_of(backend: Backend, tokens: Sequence[int]) -> str:

@@ -86,3 +86,18 @@ class HfTokens:
 
     def is_end(self, token: int) -> bool:
         return token in self._end_set
+
+
+class HfTokenMethods:
+    """The backend protocol's token methods for a backend that holds an ``HfTokens`` as ``self.tokens``."""
+
+    tokens: HfTokens
+
+    def tokenize(self, text: str) -> list[int]:
+        return self.tokens.tokenize(text)
+
+    def token_bytes(self, token: int) -> bytes:
+        return self.tokens.token_bytes(token)
+
+    def is_end(self, token: int) -> bool:
+        return self.tokens.is_end(token)

@@ -20,10 +20,10 @@ import torch
 from torch import nn
 
 from ..errors import ModelError
-from .base import Interventions, Steering, Step
+from .base import Interventions, Steering, Step, check_layer
 from .compute_thread import run_on_compute_thread
 from .gguf_folder import ensure_converted
-from .hf_tokens import HfTokens
+from .hf_tokens import HfTokenMethods, HfTokens
 from .model_source import ModelSource
 from .sampling import Sampling
 from .torch_layers import decoder_layers
@@ -35,7 +35,7 @@ def _stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-class TransformersBackend:
+class TransformersBackend(HfTokenMethods):
     name = "transformers"
 
     def __init__(self, source: ModelSource, n_ctx: int = 4096, log: Callable[[str], None] = _stderr):
@@ -76,23 +76,10 @@ class TransformersBackend:
         self.template = self.tokens.template
         self._end_ids = self.tokens.end_ids
 
-    # -- tokens ---------------------------------------------------------------------------------------
-
-    def tokenize(self, text: str) -> list[int]:
-        return self.tokens.tokenize(text)
-
-    def token_bytes(self, token: int) -> bytes:
-        return self.tokens.token_bytes(token)
-
-    def is_end(self, token: int) -> bool:
-        return self.tokens.is_end(token)
-
     # -- hooks ----------------------------------------------------------------------------------------
 
     def _check_layer(self, layer: int) -> int:
-        if not 0 <= layer < self.n_layers:
-            raise ModelError(f"layer {layer} out of range: this model has blocks 0..{self.n_layers - 1}")
-        return layer
+        return check_layer(layer, self.n_layers)
 
     @contextmanager
     def _hooks(

@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import ModelError
-from .base import Interventions, Steering, Step
+from .base import Interventions, Steering, Step, check_layer
 from .gguf_folder import ensure_converted
-from .hf_tokens import HfTokens
+from .hf_tokens import HfTokenMethods, HfTokens
 from .model_source import ModelSource
 from .sampling import Sampling
 from .vllm_process import WorkerProcess, vllm_python
@@ -72,7 +72,7 @@ def _sampling(s: Sampling) -> dict[str, Any]:
     }
 
 
-class VllmBackend:
+class VllmBackend(HfTokenMethods):
     name = "vllm"
     max_concurrent = MAX_SEQS  # replies the playground lets run at once (chat/generation_gate.py)
 
@@ -97,23 +97,10 @@ class VllmBackend:
         self.closed = False
         log(f"vLLM {self.worker.info['vllm']} ready in {self.worker.info['startup_s']} s")
 
-    # -- tokens ---------------------------------------------------------------------------------------
-
-    def tokenize(self, text: str) -> list[int]:
-        return self.tokens.tokenize(text)
-
-    def token_bytes(self, token: int) -> bytes:
-        return self.tokens.token_bytes(token)
-
-    def is_end(self, token: int) -> bool:
-        return self.tokens.is_end(token)
-
     # -- requests -------------------------------------------------------------------------------------
 
     def _check_layer(self, layer: int) -> int:
-        if not 0 <= layer < self.n_layers:
-            raise ModelError(f"layer {layer} out of range: this model has blocks 0..{self.n_layers - 1}")
-        return int(layer)
+        return check_layer(layer, self.n_layers)
 
     def _steer(self, steering: Steering | None) -> dict[int, bytes]:
         out = {}

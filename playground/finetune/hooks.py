@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..backends.base import check_layer
 from ..backends.compute_thread import run_on_compute_thread
 from ..backends.torch_layers import decoder_layers
 from ..errors import ModelError
@@ -43,8 +44,7 @@ def count_forward_hooks(model: nn.Module) -> int:
 def residual_addition(model: nn.Module, layer: int, vector: np.ndarray | torch.Tensor) -> Iterator[None]:
     """Add ``vector`` to the output of block ``layer`` (every position) for the duration of the block."""
     blocks = decoder_layers(model)
-    if not 0 <= layer < len(blocks):
-        raise ModelError(f"layer {layer} out of range: this model has blocks 0..{len(blocks) - 1}")
+    check_layer(layer, len(blocks))
     add = torch.as_tensor(np.asarray(vector, dtype=np.float32))
     width = int(getattr(model.config, "hidden_size", add.numel()))
     if add.shape != (width,):
