@@ -170,7 +170,10 @@ def test_a_message_sent_while_a_reply_streams_is_sent_after_it(browser, url):
     replies = [r.strip() for r in page.locator("#chat .bot-row").all_inner_texts()]
     assert all(r and r != "…" for r in replies) and not any(r.endswith("■") for r in replies), replies
 
-    # Stop while one is queued: the reply stops and the queued message is back in the box, not sent
+    # Stop while one is queued: the reply stops and the queued message is back in the box, not sent. The reply
+    # may take 512 tokens (about 400 come greedily, several seconds), so it is still written when Stop comes even
+    # on a slow machine (with 96 it could end between the queued mark and the click, and send the kept message)
+    _sampling(page, 0, 512)
     page.fill("#msg textarea", "Tell me another long story, about the mountains.")
     page.press("#msg textarea", "Enter")
     page.wait_for_function(

@@ -122,3 +122,13 @@ def test_text_set_errors_are_located(tmp_path):
     text = "\n".join(map(str, err.value.issues))
     assert "ref.yml:3:5" in text and "item 2 of 'everyday'" in text
     assert "strength_questions" in text
+
+
+def test_the_emotion_situations_share_no_word_6gram_with_training_data():
+    from playground.evals.emotions import SCENARIOS_FILE, load_scenarios
+
+    scenarios = load_scenarios()
+    assert len(scenarios) >= 12 and len({s.topic for s in scenarios}) == len(scenarios)
+    held = {str(SCENARIOS_FILE.relative_to(SHIPPED_PERSONAS)): [t for s in scenarios for t in (s.solved, s.blocked)]}
+    overlaps = ngram_overlaps(training_texts(), held, 6)
+    assert not overlaps, "\n".join(map(str, overlaps[:20]))

@@ -17,8 +17,10 @@ from playground.steering.store import VectorStore
 
 from .conftest import REPO
 
-# The seven traits of the persona-vectors paper, shipped for the default model (personas/traits/*.yaml).
+# The seven traits of the persona-vectors paper and two emotions, shipped for the default model
+# (personas/traits/*.yaml).
 TRAITS = {"evil", "sycophantic", "hallucinating", "apathetic", "humorous", "impolite", "optimistic"}
+TRAITS |= {"joyful", "distressed"}
 
 
 @pytest.fixture(scope="module")

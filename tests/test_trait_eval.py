@@ -60,11 +60,13 @@ def test_strength_one_is_the_strongest_ladder_dose_that_stays_coherent(monkeypat
     strongest ladder step at or below it, climbing or descending from 1."""
     tried = []
 
-    def fake_count(backend, system, questions, steering: Steering, baseline, on_reply=None):
+    def fake_count(backend, system, questions, steering: Steering, baseline, on_reply=None, fail_above=None):
         multiple = float(np.linalg.norm(steering.additions[3])) / 2.0
         tried.append(round(multiple, 3))
-        bad = len(questions) if multiple > breaks_above + 1e-9 else 0
-        return DegenerateCount(n=len(questions), degenerate=bad)
+        assert fail_above == 1  # 5% of 30 questions
+        if multiple > breaks_above + 1e-9:
+            return DegenerateCount(n=fail_above + 1, degenerate=fail_above + 1)  # stopped once it had failed
+        return DegenerateCount(n=len(questions), degenerate=0)
 
     monkeypatch.setattr(strength_check, "count_degenerate", fake_count)
     monkeypatch.setattr(strength_check, "generate_reply", lambda *a, **k: Reply([], []))
@@ -72,6 +74,21 @@ def test_strength_one_is_the_strongest_ladder_dose_that_stays_coherent(monkeypat
     check = check_scale(object(), vec, ["q"] * 30, "sys", progress=False)  # type: ignore[arg-type]
     assert check.multiple == expect and tried[0] == 1.0
     assert all(m in MULTIPLES for m in check.shares)
+    assert all(check.asked[m] == (2 if m > breaks_above else 30) for m in check.shares)  # failed: stopped early
     apply_scale(vec, check)
     assert vec.steer_scale[3] == pytest.approx(2.0 * expect)
     assert vec.extra["strength_check"]["multiple"] == expect
+    assert vec.extra["strength_check"]["asked"][f"{expect:g}"] == check.asked[expect]
+
+
+@pytest.mark.parametrize(("bad_from", "allowed", "asked"), [(0, 1, 2), (5, 1, 7), (99, 1, 10), (0, 0, 1)])
+def test_a_dose_stops_being_asked_once_it_has_failed(monkeypatch, bad_from, allowed, asked):
+    """Replies from question ``bad_from`` on are degenerate: counting stops at the first one over the allowance
+    (the dose's verdict cannot change), and a passing dose is asked every question."""
+    monkeypatch.setattr(strength_check, "generate_reply", lambda backend, system, q, n, steering=None: Reply([q], []))
+    monkeypatch.setattr(strength_check, "text_of", lambda backend, tokens: "x")
+    monkeypatch.setattr(strength_check, "reasons", lambda tokens, text, q, share: ["loop"] if q >= bad_from else [])
+    questions = list(range(10))
+    count = strength_check.count_degenerate(object(), "sys", questions, None, [Reply([], [])] * 10, fail_above=allowed)
+    assert count.n == asked and count.degenerate == min(allowed + 1, max(0, 10 - bad_from))
+    assert strength_check.allowed_degenerate(32) == 1 and strength_check.allowed_degenerate(19) == 0

@@ -24,6 +24,7 @@ EVAL_KINDS = {
     "guard-reply": "replies with and without the reply-phase guard (jailbreaks, steering +1, harmless questions)",
     "role-models": "role models under adversarial prompts",
     "ranking": "best-of-N probe-ranked replies",
+    "emotions": "joyful and distressed probes after a fix that worked vs one that did not (held-out situations)",
     "decoding": "chat's flash-attention generation vs the reference path",
     "decoding-check": "teacher-forced logits of both paths on this CPU (JSON; exit 1 outside tolerance)",
     "reextract": "re-extract shipped vectors from their stored replies here and compare (JSON; exit 1 if any differs"
@@ -45,7 +46,9 @@ def _register_eval(sub: Subcommands) -> None:
     )
     ev.add_argument("--persona", default=None, help="role-models, ranking: the base persona (default: assistant)")
     ev.add_argument("--redteam", type=int, default=6, help="role-models: red-team prompts to sample (seeded by --seed)")
-    ev.add_argument("--reply-tokens", type=int, default=48, help="role-models, ranking, guard-reply: tokens per reply")
+    ev.add_argument(
+        "--reply-tokens", type=int, default=48, help="role-models, ranking, guard-reply, emotions: tokens per reply"
+    )
     ev.add_argument("--ns", default="1,2,4,8", help="ranking: the candidate counts N to compare")
     ev.add_argument(
         "--samples", type=int, default=1, help="role-models: replies per prompt (1 = greedy; more = sampled, seeds 0..)"
@@ -167,6 +170,10 @@ def _eval_handler(what: str) -> Handler:
         from ..evals.decoding import run_check_cli, run_cli
 
         return run_cli if what == "decoding" else run_check_cli
+    if what == "emotions":
+        from ..evals.emotions_report import run_cli as emotions
+
+        return emotions
     if what == "guard-reply":
         from ..evals.reply_guard_report import run_cli as guard_reply
 

@@ -4,7 +4,9 @@ The extraction sweep (``strength.py``) picks the steering layer and a first gues
 replies. This check replaces the guess with a measured promise: **strength 1 is the strongest dose (on a ladder of
 multiples of the guess) at which at most 5% of greedy replies to the validation questions
 (``personas/calibration/reference.yml``, ``strength_questions``, 40 tokens each) are degenerate**
-(``degenerate.py``). It climbs from the guess while doses pass and descends while they fail.
+(``degenerate.py``). It climbs from the guess while doses pass and descends while they fail. A dose stops being
+asked as soon as it has more degenerate replies than the 5% allows (its verdict cannot change), so failing doses
+cost a few replies instead of all of them; their recorded share is over the replies asked (``asked``).
 """
 
 from __future__ import annotations
@@ -61,8 +63,10 @@ def count_degenerate(
     baseline: Sequence[Reply],
     *,
     on_reply: Callable[[int, Reply, list[str]], None] | None = None,
+    fail_above: int | None = None,
 ) -> DegenerateCount:
-    """Generate a greedy reply per question under ``steering`` and count the degenerate ones."""
+    """Generate a greedy reply per question under ``steering`` and count the degenerate ones; with
+    ``fail_above``, stop once more than that many are degenerate (the dose has failed whatever comes next)."""
     count = DegenerateCount()
     for i, (q, base) in enumerate(zip(questions, baseline, strict=True)):
         reply = generate_reply(backend, system, q, MAX_TOKENS, steering=steering)
@@ -71,7 +75,14 @@ def count_degenerate(
         count.add(why, text)
         if on_reply is not None:
             on_reply(i, reply, why)
+        if fail_above is not None and count.degenerate > fail_above:
+            break
     return count
+
+
+def allowed_degenerate(n: int) -> int:
+    """The most degenerate replies among ``n`` that a dose may have and pass (share <= MAX_DEGENERATE)."""
+    return int(MAX_DEGENERATE * n + 1e-9)
 
 
 @dataclass(frozen=True)
@@ -80,8 +91,9 @@ class ScaleCheck:
     layer: int
     old_scale: float  # raw residual units strength 1 meant before
     multiple: float  # new strength 1 = multiple x old
-    shares: dict[float, float]  # multiple -> degenerate share
+    shares: dict[float, float]  # multiple -> degenerate share (over the replies asked)
     n_questions: int
+    asked: dict[float, int] = field(default_factory=dict)  # multiple -> replies asked (fewer once a dose failed)
 
     def to_json(self) -> dict:
         return {
@@ -90,6 +102,7 @@ class ScaleCheck:
             "multiple": self.multiple,
             "degenerate_share": {f"{k:g}": round(v, 4) for k, v in sorted(self.shares.items())},
             "n_questions": self.n_questions,
+            "asked": {f"{k:g}": v for k, v in sorted(self.asked.items())},
             "rule": f"<= {MAX_DEGENERATE:.0%} degenerate (steering/degenerate.py)",
         }
 
@@ -112,15 +125,18 @@ def check_scale(
     layer, _ = steering_addition(vec, 1.0)
     baseline = list(baseline) if baseline is not None else unsteered(backend, system, questions)
     shares: dict[float, float] = {}
+    asked: dict[float, int] = {}
     bar = tqdm(desc=f"strength scale {vec.trait}", unit="dose", disable=not progress, file=sys.stderr)
+    allowed = allowed_degenerate(len(questions))
 
     def passes(k: int) -> bool:
         m = MULTIPLES[k]
         if m not in shares:
             steering = Steering(dict([steering_addition(vec, m)]))
-            shares[m] = count_degenerate(backend, system, questions, steering, baseline).share
+            count = count_degenerate(backend, system, questions, steering, baseline, fail_above=allowed)
+            shares[m], asked[m] = count.share, count.n
             bar.update(1)
-        return shares[m] <= MAX_DEGENERATE
+        return asked[m] == len(questions) and shares[m] <= MAX_DEGENERATE
 
     k = MULTIPLES.index(1.0)
     if passes(k):
@@ -132,7 +148,7 @@ def check_scale(
         k = max(0, k - 1)
     bar.close()
     old = vec.steer_scale.get(layer, vec.norm(layer))
-    return ScaleCheck(vec.trait, layer, old, MULTIPLES[k], shares, len(questions))
+    return ScaleCheck(vec.trait, layer, old, MULTIPLES[k], shares, len(questions), asked)
 
 
 def apply_scale(vec: TraitVector, check: ScaleCheck) -> None:

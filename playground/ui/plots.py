@@ -26,6 +26,8 @@ PALETTE = {
     "impolite": "#e377c2",
     "optimistic": "#2ca02c",
     "persona_drift": "#1f77b4",
+    "joyful": "#e6b800",
+    "distressed": "#6b2d5c",
 }
 _EXTRA_COLOURS = ["#17becf", "#bcbd22", "#393b79", "#637939", "#8c6d31", "#843c39"]
 
