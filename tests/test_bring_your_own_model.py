@@ -15,6 +15,7 @@ from playground.chat.session import Playground
 from playground.guard.model_thresholds import MEASURED_ON, measured_thresholds, policy_for_model
 from playground.guard.policy import DEFAULT_POLICY_PATH, load_policy
 from playground.guard.reply_thresholds import load_calibration_messages
+from playground.steering.reference_data import load_reference
 
 from .tiny_model import save_in_hub_cache
 
@@ -69,8 +70,12 @@ def test_an_unprepared_hub_model_chats_and_names_the_prepare_command(tiny):
 def prepared(tiny):
     from playground.evals.prepare import prepare_model
 
-    # evil (a trait the shipped policy guards) only; three calibration messages instead of seventy
-    return prepare_model(tiny, ["evil"], screen=False, guard_messages=load_calibration_messages()[:3])
+    # evil (a trait the shipped policy guards) only; three calibration messages instead of seventy and four
+    # strength questions instead of 32 (the steps are under test here, not the numbers of a random model)
+    strength = load_reference().strength_questions[:4]
+    return prepare_model(
+        tiny, ["evil"], screen=False, guard_messages=load_calibration_messages()[:3], strength_questions=strength
+    )
 
 
 def test_prepare_runs_every_step_on_a_hub_model_and_measures_its_guard_thresholds(prepared, cache):
@@ -78,6 +83,9 @@ def test_prepare_runs_every_step_on_a_hub_model_and_measures_its_guard_threshold
     assert card["model"] == MODEL_ID and card["layers"] == 3
     assert set(card["seconds"]) == {"extract evil", "calibrate", "guard thresholds"}
     assert set(card["traits"]) == {"evil"} and card["traits"]["evil"]["probe_layer"] in (0, 1, 2)
+    from playground.steering.store import VectorStore
+
+    assert VectorStore(MODEL_ID).get("evil").extra["strength_check"]["n_questions"] == 4  # the test's own set
     measured = card["guard_thresholds"]["evil"]
     assert measured["act"] > measured["warn"]
     assert (cache / MODEL_ID / "guard" / "reply_thresholds.json").is_file()

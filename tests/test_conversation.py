@@ -86,9 +86,20 @@ def test_real_template_from_gguf(real_backend):
     assert not real_backend.template.is_fallback
 
 
-def test_long_conversation_on_the_real_model_never_crashes(playground):
-    session = playground.session("assistant")
-    session.history = [Turn("Tell me a long story about the sea. " * 20, "Once upon a time " * 60) for _ in range(30)]
-    result = session.send("And then?", max_tokens=8, temperature=0)
-    assert any("oldest" in n for n in result.notices)
-    assert result.prompt_tokens + 8 <= playground.backend.n_ctx
+@pytest.mark.model
+def test_long_conversation_on_the_real_model_never_crashes():
+    from playground.backends import load_backend
+    from playground.chat.session import Playground
+
+    # a 1024-token window: the same trimming as the default 4096, a quarter of the prompt to read (~25 s -> ~7 s)
+    backend = load_backend(None, n_ctx=1024)
+    try:
+        session = Playground(loaded_backend=backend).session("assistant")
+        session.history = [
+            Turn("Tell me a long story about the sea. " * 20, "Once upon a time " * 60) for _ in range(30)
+        ]
+        result = session.send("And then?", max_tokens=8, temperature=0)
+        assert any("oldest" in n for n in result.notices)
+        assert result.reply.strip() and result.prompt_tokens + 8 <= backend.n_ctx == 1024
+    finally:
+        backend.close()

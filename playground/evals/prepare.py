@@ -81,9 +81,11 @@ def prepare_model(
     catalog: Catalog | None = None,
     log: Log | None = None,
     guard_messages: Sequence[str] | None = None,
+    strength_questions: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Run the steps not yet done for ``backend``'s model; returns the model card (also written to disk).
-    ``guard_messages``: calibration messages for the guard thresholds other than the shipped ones (tests)."""
+    ``guard_messages`` / ``strength_questions``: calibration messages for the guard thresholds / questions of the
+    strength check other than the shipped ones (tests: a few)."""
     catalog = catalog or Catalog()
     names = list(traits or sorted(catalog.trait_files()))
     unknown = [t for t in names if t not in catalog.trait_files()]
@@ -101,7 +103,7 @@ def prepare_model(
             say(f"{step}: done before, kept")
             continue
         started = time.perf_counter()
-        outcome = _run_step(backend, store, step, names, catalog, say, guard_messages)
+        outcome = _run_step(backend, store, step, names, catalog, say, (guard_messages, strength_questions))
         if outcome is not None:
             state.setdefault("results", {})[step] = outcome
         state["seconds"][step] = round(time.perf_counter() - started, 1)
@@ -120,9 +122,11 @@ def _run_step(
     names: list[str],
     catalog: Catalog,
     say: Log,
-    guard_messages: Sequence[str] | None,
+    test_sets: tuple[Sequence[str] | None, Sequence[str] | None],
 ) -> dict[str, Any] | None:
-    """One step; what it measured, when the card shows it (the screen check, the guard thresholds)."""
+    """One step; what it measured, when the card shows it (the screen check, the guard thresholds).
+    ``test_sets``: the guard messages and strength questions to use instead of the shipped ones (None: shipped)."""
+    guard_messages, strength_questions = test_sets
     if step.startswith("extract "):
         from ..steering.extraction import extract_with_replies
 
@@ -136,7 +140,7 @@ def _run_step(
             fit_all_probes(backend, store, log=say)
         else:
             say("one trait only: its live probe reads the steering direction (no joint fit; see notices)")
-        validate_strengths(backend, store, names, log=say)
+        validate_strengths(backend, store, names, log=say, questions=strength_questions)
     elif step == "screen":
         from ..guard.screening import guard_dirs
         from ..guard.screening_training import train_screening

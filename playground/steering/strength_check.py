@@ -164,14 +164,16 @@ def validate_strengths(
     *,
     shipped: bool = False,
     log: Callable[[str], None] | None = None,
+    questions: Sequence[str] | None = None,
 ) -> dict[str, ScaleCheck]:
-    """Re-validate what strength 1 means for each trait in ``names`` on the reference questions and save the
-    new scale into its vector (``calibrate``'s second half; ``prepare`` runs it too)."""
+    """Re-validate what strength 1 means for each trait in ``names`` on the reference questions (``questions``:
+    others, e.g. a few for a test) and save the new scale into its vector (``calibrate``'s second half;
+    ``prepare`` runs it too)."""
     from ..backends.compute_thread import run_on_compute_thread
     from .extraction import NEUTRAL_SYSTEM
     from .reference_data import load_reference
 
-    questions = load_reference().strength_questions
+    questions = list(questions or load_reference().strength_questions)
     with backend.reference_decoding():
         baseline = run_on_compute_thread(lambda: unsteered(backend, NEUTRAL_SYSTEM, questions))
     checks = {}
